@@ -1,0 +1,93 @@
+"""Login and logout pages."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_limiter.errors import RateLimitExceeded
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import func, select
+
+from portal import audit
+from portal.auth import bp, home_url_for
+from portal.auth.forms import EmptyForm, LoginForm
+from portal.errors import error_response
+from portal.extensions import db, limiter
+from portal.models.base import utcnow
+from portal.models.users import User, verify_dummy_password
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths are followed after login (no open redirect)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login():
+    """Show the login form; on POST check the password and start a new session.
+
+    A wrong email and a wrong password get the same message. Too many attempts answer 429.
+    """
+    if current_user.is_authenticated:
+        return redirect(home_url_for(current_user))
+    form = LoginForm()
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+        if user is None:
+            verify_dummy_password(form.password.data)
+        if user is None or not user.check_password(form.password.data) or not user.active:
+            reason = (
+                "unknown email" if user is None else ("inactive" if not user.active else "wrong password")
+            )
+            audit.record(
+                "auth.login_failed",
+                subject=user,
+                subject_type="User",
+                details={"email": email, "reason": reason},
+            )
+            db.session.commit()
+            flash("Wrong email or password.", "error")
+            return render_template("auth/login.html", form=form), 401
+        next_url = _safe_next(request.args.get("next"))
+        session.clear()  # a new session on login: nothing from before survives
+        login_user(user)
+        session.permanent = True
+        session["last_seen"] = int(time.time())
+        user.last_login_at = utcnow()
+        audit.record("auth.login", subject=user, actor=user)
+        db.session.commit()
+        return redirect(next_url or home_url_for(user))
+    status = 400 if form.errors else 200
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.app_errorhandler(RateLimitExceeded)
+def login_rate_limited(exc):
+    if request.endpoint != "auth.login":
+        return error_response(429)
+    form = LoginForm()
+    flash(f"Too many login attempts. Please wait a minute and try again (limit: {exc.description}).", "error")
+    return render_template("auth/login.html", form=form), 429
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    """End the session (POST only, with CSRF, so a link elsewhere cannot log a user out)."""
+    if EmptyForm().validate_on_submit():
+        user = current_user._get_current_object()
+        audit.record("auth.logout", subject=user, actor=user)
+        db.session.commit()
+        logout_user()
+        session.clear()
+        flash("You have been logged out.", "info")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,83 @@
+"""Settings for the portal, read from the environment when the app is created.
+
+Nothing here is read at import time: `load_config()` is called by `create_app()`, so tests and
+scripts can build apps with different environments in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key(instance_path: Path, environ: Mapping[str, str]) -> str:
+    """Use SECRET_KEY if set; otherwise generate one once and keep it in instance/.
+
+    A key generated per process would log everyone out on restart and break sessions between web
+    processes, so the generated key is written to a file with owner-only permissions.
+    """
+    if environ.get("SECRET_KEY"):
+        return environ["SECRET_KEY"]
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_config(instance_path: str | Path, environ: Mapping[str, str] | None = None) -> dict:
+    """Return the app's settings from `environ` (default: the process environment).
+
+    Every setting is documented in README.md ("Configuration").
+    """
+    env = os.environ if environ is None else environ
+    instance = Path(instance_path)
+    portal_env = env.get("PORTAL_ENV", "development")
+    redis_url = env.get("REDIS_URL") or None
+    idle_minutes = int(env.get("SESSION_IDLE_MINUTES", "30"))
+    return {
+        "PORTAL_ENV": portal_env,
+        "SECRET_KEY": _secret_key(instance, env),
+        "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or f"sqlite:///{instance / 'portal.db'}",
+        "REDIS_URL": redis_url,
+        "STORAGE_URL": env.get("STORAGE_URL") or f"file://{instance / 'storage'}",
+        "S3_ENDPOINT_URL": env.get("S3_ENDPOINT_URL") or None,
+        "MAIL_SERVER": env.get("MAIL_SERVER") or None,
+        "MAIL_PORT": int(env.get("MAIL_PORT", "587")),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": _bool(env.get("MAIL_USE_TLS"), default=True),
+        "MAIL_FROM": env.get("MAIL_FROM", "Tuition Invoice Portal <invoices@localhost>"),
+        "MAIL_OUTBOX_DIR": str(instance / "mail"),
+        "PORTAL_BASE_URL": env.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
+        # Sessions: the cookie is HttpOnly and SameSite=Lax always, Secure outside development.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": portal_env != "development",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": portal_env != "development",
+        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=idle_minutes),
+        "SESSION_IDLE_MINUTES": idle_minutes,
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "5 per minute"),
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or redis_url or "memory://",
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_UPLOAD_MB", "50")) * 1024 * 1024,
+        # The in-process worker runs only in embedded mode; tests run jobs explicitly instead.
+        "EMBEDDED_WORKER": _bool(env.get("EMBEDDED_WORKER"), default=True),
+        "JOB_SWEEP_SECONDS": int(env.get("JOB_SWEEP_SECONDS", "60")),
+        # Only functions of these packages may run as jobs (a stored job names its function).
+        "JOB_MODULE_PREFIXES": ("portal.",),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }

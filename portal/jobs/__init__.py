@@ -1,0 +1,230 @@
+"""Durable background jobs: record in the database, hand to RQ after commit, sweep what was lost.
+
+`enqueue()` adds a JobRecord to the caller's transaction; only after that transaction commits is
+the job pushed to RQ, so a rollback enqueues nothing and a Redis outage loses nothing: the sweeper
+(run at worker start and every JOB_SWEEP_SECONDS) pushes again every record that never ran.
+Jobs take ids and are idempotent; `run_job` claims a record atomically so a job pushed twice runs once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import traceback
+from datetime import timedelta
+
+import fakeredis
+import redis
+from flask import current_app
+from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from sqlalchemy import event, select, update
+
+from portal.extensions import db
+from portal.models.base import utcnow
+from portal.models.jobs import JobRecord, JobStatus
+
+log = logging.getLogger(__name__)
+
+# Queues named by workload, so a deployment can give slow work its own workers.
+QUEUES = ("default", "ingest", "invoices", "render", "delivery")
+RETRY_INTERVALS = [10, 60, 300, 900]
+JOB_TIMEOUT = 30 * 60
+# A record older than this that RQ does not know about is considered lost and pushed again.
+LOST_AFTER = timedelta(seconds=30)
+
+
+def init_app(app) -> None:
+    """Create the Redis connection: real Redis when REDIS_URL is set, else an in-process fakeredis."""
+    if app.config["REDIS_URL"]:
+        app.extensions["redis"] = redis.Redis.from_url(
+            app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=10
+        )
+    else:
+        app.extensions["redis"] = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+
+
+def get_connection() -> redis.Redis:
+    return current_app.extensions["redis"]
+
+
+def get_queue(name: str = "default") -> Queue:
+    return Queue(name, connection=get_connection())
+
+
+def enqueue(func, *args, queue: str = "default", description: str = "", max_attempts: int = 3) -> JobRecord:
+    """Record a job in the current transaction; it is handed to RQ when the transaction commits.
+
+    `func` is a function in the `portal` package (or its dotted path); `args` must be JSON values
+    (ids, not objects).
+    """
+    path = func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    _resolve(path)  # fail now, in the caller, rather than later in a worker
+    record = JobRecord(
+        func=path, args=list(args), queue=queue, description=description or path, max_attempts=max_attempts
+    )
+    db.session.add(record)
+    db.session.flush()
+    db.session.info.setdefault("portal_jobs_to_push", []).append(record.id)
+    return record
+
+
+def _resolve(path: str):
+    module_name, _, attr = path.rpartition(".")
+    if not module_name.startswith(tuple(current_app.config["JOB_MODULE_PREFIXES"])):
+        raise ValueError(f"jobs must be functions of the portal package, not {path!r}")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+@event.listens_for(db.session, "after_commit")
+def _push_after_commit(session) -> None:
+    ids = session.info.pop("portal_jobs_to_push", [])
+    if ids:
+        push_to_rq(ids)
+
+
+@event.listens_for(db.session, "after_rollback")
+def _forget_after_rollback(session) -> None:
+    session.info.pop("portal_jobs_to_push", None)
+
+
+def push_to_rq(ids: list[str]) -> int:
+    """Hand recorded jobs to RQ; on a Redis error leave them pending for the sweeper.
+
+    Runs after the commit, on its own connection, because the committed session cannot emit SQL.
+    """
+    pushed = []
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            select(JobRecord.id, JobRecord.queue, JobRecord.max_attempts, JobRecord.description).where(
+                JobRecord.id.in_(ids)
+            )
+        ).all()
+    for job_id, queue_name, max_attempts, description in rows:
+        try:
+            retries = max(max_attempts - 1, 0)
+            get_queue(queue_name).enqueue_call(
+                "portal.jobs.run_job",
+                args=(job_id,),
+                job_id=job_id,
+                description=description,
+                timeout=JOB_TIMEOUT,
+                retry=Retry(max=retries, interval=RETRY_INTERVALS[:retries]) if retries else None,
+                failure_ttl=7 * 24 * 3600,
+            )
+        except redis.RedisError as exc:
+            log.warning("queue unreachable, job %s stays pending for the sweeper: %s", job_id, exc)
+            continue
+        pushed.append(job_id)
+    if pushed:
+        with db.engine.begin() as conn:
+            conn.execute(
+                update(JobRecord)
+                .where(JobRecord.id.in_(pushed), JobRecord.status == JobStatus.PENDING)
+                .values(status=JobStatus.ENQUEUED, enqueued_at=utcnow())
+            )
+    return len(pushed)
+
+
+def _rq_knows(job_id: str) -> bool:
+    """True if RQ still holds this job in a state from which it will run (queued, scheduled, started)."""
+    try:
+        job = Job.fetch(job_id, connection=get_connection())
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) in ("queued", "scheduled", "started", "deferred")
+
+
+def sweep() -> int:
+    """Push again every job that was recorded but that RQ does not hold; return how many.
+
+    Covers: Redis down at commit time, a crash between commit and push, Redis (or fakeredis)
+    restarted empty, and a worker killed mid-job (jobs are idempotent, so running again is safe).
+    """
+    cutoff = utcnow() - LOST_AFTER
+    stale_running = utcnow() - timedelta(seconds=JOB_TIMEOUT) - LOST_AFTER
+    candidates = db.session.scalars(
+        select(JobRecord).where(
+            (
+                JobRecord.status.in_([JobStatus.PENDING, JobStatus.ENQUEUED, JobStatus.RETRYING])
+                & (JobRecord.created_at < cutoff)
+            )
+            | ((JobRecord.status == JobStatus.RUNNING) & (JobRecord.started_at < stale_running))
+        )
+    ).all()
+    try:
+        lost = [r for r in candidates if not _rq_knows(r.id)]
+    except redis.RedisError as exc:
+        log.warning("sweeper: queue unreachable: %s", exc)
+        return 0
+    for record in lost:
+        if record.status == JobStatus.RUNNING:
+            record.status = JobStatus.PENDING
+    db.session.commit()
+    return push_to_rq([r.id for r in lost]) if lost else 0
+
+
+def run_job(record_id: str):
+    """The function RQ runs: claim the record, call the job function, record the outcome.
+
+    The claim is one UPDATE guarded by the status, so of two copies of the same job only one runs.
+    """
+    claimed = db.session.execute(
+        update(JobRecord)
+        .where(
+            JobRecord.id == record_id,
+            JobRecord.status.in_([JobStatus.PENDING, JobStatus.ENQUEUED, JobStatus.RETRYING]),
+        )
+        .values(status=JobStatus.RUNNING, attempts=JobRecord.attempts + 1, started_at=utcnow())
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        log.info("job %s already taken or finished; nothing to do", record_id)
+        return None
+    record = db.session.get(JobRecord, record_id)
+    func = _resolve(record.func)
+    try:
+        result = func(*record.args)
+    except Exception:
+        db.session.rollback()
+        record = db.session.get(JobRecord, record_id)
+        record.error = traceback.format_exc(limit=20)
+        record.status = JobStatus.RETRYING if record.attempts < record.max_attempts else JobStatus.FAILED
+        record.finished_at = utcnow() if record.status == JobStatus.FAILED else None
+        db.session.commit()
+        raise
+    record = db.session.get(JobRecord, record_id)
+    record.status = JobStatus.DONE
+    record.result = result if isinstance(result, dict) else None
+    record.error = None
+    record.finished_at = utcnow()
+    db.session.commit()
+    return result
+
+
+def set_progress(record_id: str, **progress) -> None:
+    """Store a job's progress (e.g. rows=1200, total=5000) where the status page can poll it.
+
+    Written on its own connection and committed at once, so it is visible while the job's own
+    transaction is still open.
+    """
+    with db.engine.begin() as conn:
+        conn.execute(update(JobRecord).where(JobRecord.id == record_id).values(progress=progress))
+
+
+def retry(record: JobRecord) -> None:
+    """Put a failed job back in line (an admin's retry); it is pushed when the caller commits."""
+    if record.status != JobStatus.FAILED:
+        raise ValueError(f"only failed jobs can be retried; this one is {record.status}")
+    record.status = JobStatus.PENDING
+    record.attempts = 0
+    record.error = None
+    db.session.info.setdefault("portal_jobs_to_push", []).append(record.id)
+
+
+def cron_sweep() -> int:
+    """Periodic entry point for RQ's cron scheduler."""
+    return sweep()

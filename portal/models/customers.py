@@ -1,0 +1,63 @@
+"""Customers (employers who pay for the benefit) and their employees.
+
+`Employee.external_id` is the id the customer and its partners use for a person; it is unique per
+customer, never globally, because two employers may number their staff the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.base import UTCDateTime, utcnow
+
+
+class CustomerKind(enum.StrEnum):
+    CORPORATION = "corporation"
+    PRIVATE = "private"
+    NONPROFIT = "nonprofit"
+
+
+class Customer(db.Model):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[CustomerKind] = mapped_column(
+        Enum(CustomerKind, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        default=CustomerKind.CORPORATION,
+    )
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Day of the month (1-28) on which the previous month's invoice is generated.
+    invoice_day: Mapped[int] = mapped_column(Integer, default=1)
+    invoicing_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    employees: Mapped[list[Employee]] = relationship(back_populates="customer", lazy="raise_on_sql")
+
+    def __repr__(self) -> str:
+        return f"<Customer {self.code}>"
+
+
+class Employee(db.Model):
+    __tablename__ = "employees"
+    __table_args__ = (UniqueConstraint("customer_id", "external_id"),)
+    # Tenant scoping (see portal/tenancy.py): customers see their own employees only.
+    tenant_columns = {"customer": "customer_id"}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    external_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+    customer: Mapped[Customer] = relationship(back_populates="employees")
+
+    def __repr__(self) -> str:
+        return f"<Employee {self.external_id}>"

@@ -1,0 +1,36 @@
+"""Request-wide behaviour shared by every page: template helpers and the embedded worker start.
+
+The embedded worker starts with the first request rather than in `create_app()`, so CLI commands
+such as `flask db upgrade` never start a background thread against a database not yet migrated.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from portal.models.users import Role
+
+
+def init_app(app: Flask) -> None:
+    @app.context_processor
+    def inject_roles():
+        return {"Role": Role, "embedded_mode": not current_app.config["REDIS_URL"]}
+
+    @app.before_request
+    def start_embedded_worker():
+        if not app.config["REDIS_URL"] and app.config["EMBEDDED_WORKER"] and not app.testing:
+            from portal.jobs.workers import start_embedded
+
+            start_embedded(app)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "frame-ancestors 'none'",
+        )
+        return response

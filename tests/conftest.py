@@ -1,0 +1,173 @@
+"""Fixtures in the flaskr style: `app`, `client`, `runner`, `auth`, plus tenants and users.
+
+Every test that takes `app` runs twice: on SQLite with fakeredis, and on PostgreSQL with real Redis
+(TEST_DATABASE_URL / TEST_REDIS_URL). Without those variables the PostgreSQL run is skipped with
+that reason; under CI (CI=true) their absence is an error instead, so CI never skips silently.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from portal import create_app
+from portal.extensions import db
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+PASSWORD = "correct horse battery staple"
+
+
+def _base_config(tmp_path: Path) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "WTF_CSRF_ENABLED": False,
+        "STORAGE_URL": f"file://{tmp_path / 'storage'}",
+        "MAIL_OUTBOX_DIR": str(tmp_path / "mail"),
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "EMBEDDED_WORKER": False,
+        "JOB_MODULE_PREFIXES": ("portal.", "tests."),
+    }
+
+
+def _migrate(app) -> None:
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite database built once by the real migrations; each test gets a copy."""
+    base = tmp_path_factory.mktemp("sqlite-template")
+    path = base / "template.db"
+    app = create_app({**_base_config(base), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
+    _migrate(app)
+    with app.app_context():
+        db.engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory) -> str:
+    """TEST_DATABASE_URL with its public schema rebuilt by the real migrations, once per run."""
+    if not TEST_DATABASE_URL:
+        if IN_CI:
+            pytest.fail("CI must set TEST_DATABASE_URL (see .ci/run)")
+        pytest.skip("PostgreSQL run skipped: TEST_DATABASE_URL is not set")
+    engine = create_engine(TEST_DATABASE_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    app = create_app(
+        {**_base_config(tmp_path_factory.mktemp("pg")), "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL}
+    )
+    _migrate(app)
+    with app.app_context():
+        db.engine.dispose()
+    return TEST_DATABASE_URL
+
+
+def _truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def app(backend, tmp_path, request):
+    config = _base_config(tmp_path)
+    if backend == "sqlite":
+        path = tmp_path / "portal.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        config.update(SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", REDIS_URL=None)
+    else:
+        url = request.getfixturevalue("postgres_url")
+        if not TEST_REDIS_URL:
+            if IN_CI:
+                pytest.fail("CI must set TEST_REDIS_URL (see .ci/run)")
+            pytest.skip("PostgreSQL run skipped: TEST_REDIS_URL is not set")
+        redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+        _truncate_all(url)
+        config.update(SQLALCHEMY_DATABASE_URI=url, REDIS_URL=TEST_REDIS_URL)
+    app = create_app(config)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, email="admin@example.com", password=PASSWORD):
+        return self._client.post("/login", data={"email": email, "password": password})
+
+    def logout(self):
+        return self._client.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def tenants(app):
+    """Two partners and two customers (with two employees each), and one user per role and tenant."""
+    from portal import accounts
+    from portal.models import Employee
+
+    with app.app_context():
+        p1 = accounts.create_partner(slug="state-u", name="State University")
+        p2 = accounts.create_partner(slug="other-u", name="Other University")
+        c1 = accounts.create_customer(code="ACME", name="Acme Corp", timezone="America/New_York")
+        c2 = accounts.create_customer(code="GLOBEX", name="Globex", timezone="Europe/London")
+        for customer in (c1, c2):
+            for n in (1, 2):
+                db.session.add(Employee(customer_id=customer.id, external_id=f"E{n}", name=f"Person {n}"))
+        accounts.create_user(email="admin@example.com", password=PASSWORD, role="admin")
+        accounts.create_user(
+            email="partner@example.com", password=PASSWORD, role="partner", partner_slug="state-u"
+        )
+        accounts.create_user(
+            email="partner2@example.com", password=PASSWORD, role="partner", partner_slug="other-u"
+        )
+        accounts.create_user(
+            email="customer@example.com", password=PASSWORD, role="customer", customer_code="ACME"
+        )
+        accounts.create_user(
+            email="customer2@example.com", password=PASSWORD, role="customer", customer_code="GLOBEX"
+        )
+        db.session.commit()
+        ids = {"partner": p1.id, "partner2": p2.id, "customer": c1.id, "customer2": c2.id}
+    return ids
+
+
+@pytest.fixture(autouse=True)
+def _push_request_context():
+    """Override pytest-flask's: no request context spans a test, so each request gets its own
+    app context, `g` and database session, as in production."""
+    yield

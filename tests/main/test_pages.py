@@ -1,0 +1,125 @@
+"""Landing pages, role guards, error pages and /healthz."""
+
+import pytest
+from flask import url_for
+
+LANDINGS = {"admin": "/admin/", "partner": "/partner/", "customer": "/customer/"}
+EMAILS = {"admin": "admin@example.com", "partner": "partner@example.com", "customer": "customer@example.com"}
+
+
+@pytest.mark.parametrize("role", LANDINGS)
+def test_landing_when_own_role_is_shown(client, auth, tenants, role):
+    auth.login(EMAILS[role])
+    response = client.get(LANDINGS[role])
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("role,other", [(r, o) for r in LANDINGS for o in LANDINGS if r != o])
+def test_landing_when_other_role_is_refused_403(client, auth, tenants, role, other):
+    auth.login(EMAILS[role])
+    response = client.get(LANDINGS[other])
+    assert response.status_code == 403
+    assert b"You do not have access to this page." in response.data
+
+
+@pytest.mark.parametrize("path", LANDINGS.values())
+def test_landing_when_anonymous_redirects_to_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_every_actor_route_refuses_other_roles(app, client, auth, tenants):
+    """No view of an actor's blueprint can be reached by another role, whatever its path."""
+    auth.login(EMAILS["customer"])
+    with app.test_request_context():
+        paths = [
+            rule.rule
+            for rule in app.url_map.iter_rules()
+            if rule.endpoint.split(".")[0] in {"admin", "partner"} and not rule.arguments
+        ]
+    assert paths
+    for path in paths:
+        assert client.get(path).status_code == 403, path
+
+
+def test_partner_landing_shows_own_partner_name(client, auth, tenants):
+    auth.login("partner2@example.com")
+    page = client.get("/partner/").data
+    assert b"Other University" in page and b"State University" not in page
+
+
+def test_customer_landing_counts_only_own_employees(client, auth, tenants):
+    auth.login("customer@example.com")
+    assert b"2 enrolled employees" in client.get("/customer/").data
+
+
+def test_admin_landing_lists_recent_audit_events(client, auth, tenants):
+    auth.login()
+    page = client.get("/admin/").data
+    assert b"partner.created" in page and b"auth.login" in page
+
+
+def test_home_when_logged_in_redirects_to_landing(client, auth, tenants):
+    auth.login("customer@example.com")
+    assert client.get("/").headers["Location"] == "/customer/"
+
+
+def test_unknown_page_answers_404_page(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert b"There is nothing here." in response.data
+
+
+def test_unknown_page_answers_json_to_api_clients(client):
+    response = client.get("/no/such/page", headers={"Accept": "application/json"})
+    assert response.status_code == 404
+    assert response.json["status"] == 404
+
+
+def test_server_error_answers_500_page(app, client):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("boom")
+
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert b"Something went wrong on our side." in response.data
+
+
+def test_pages_use_vendored_assets_only(client):
+    page = client.get("/login").data.decode()
+    assert "/static/vendor/htmx-2.0.8.min.js" in page
+    assert "/static/vendor/pico-2.1.1.min.css" in page
+    assert "https://" not in page
+
+
+def test_vendored_assets_are_served(client):
+    assert client.get("/static/vendor/htmx-2.0.8.min.js").status_code == 200
+
+
+def test_healthz_when_all_up_reports_ok(client, backend):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["backend"] == backend
+    assert body["checks"]["queue"]["mode"] == ("embedded" if backend == "sqlite" else "redis")
+    assert body["checks"]["storage"]["ok"] is True
+
+
+def test_healthz_when_queue_down_reports_503(app, client):
+    import redis
+
+    app.extensions["redis"] = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json["checks"]["queue"]["ok"] is False
+    assert response.json["checks"]["database"]["ok"] is True
+
+
+def test_url_for_login_is_stable(app):
+    with app.test_request_context():
+        assert url_for("auth.login") == "/login"

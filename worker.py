@@ -1,0 +1,46 @@
+"""Production background worker: `python worker.py [QUEUE ...]` (default: every queue).
+
+Runs an RQ worker inside an app context, sweeps lost jobs at start, and runs RQ's cron scheduler
+in a child process when this worker wins the cron lock (one cron leader however many workers).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import sys
+import time
+
+from portal import create_app, jobs
+from portal.jobs.workers import CRON_LOCK_TTL, LeaderCronScheduler, PortalWorker, register_cron_jobs
+
+
+def run_cron() -> None:
+    """Wait to become the cron leader, then run RQ's cron scheduler until stopped."""
+    app = create_app()
+    with app.app_context():
+        cron = LeaderCronScheduler(connection=jobs.get_connection())
+        register_cron_jobs(cron, app.config["JOB_SWEEP_SECONDS"])
+        while not cron.acquire():
+            time.sleep(CRON_LOCK_TTL / 3)
+        cron.start()
+
+
+def main(argv: list[str]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app()
+    if not app.config["REDIS_URL"]:
+        sys.exit(
+            "worker.py is for production mode: set REDIS_URL (embedded mode runs jobs in the web process)"
+        )
+    queues = argv or list(jobs.QUEUES)
+    cron = multiprocessing.get_context("spawn").Process(target=run_cron, name="rq-cron", daemon=True)
+    cron.start()
+    with app.app_context():
+        swept = jobs.sweep()
+        logging.info("sweeper: re-enqueued %d lost job(s)", swept)
+        PortalWorker(queues, connection=jobs.get_connection()).work(with_scheduler=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
