@@ -1,4 +1,4 @@
-"""Production background worker: `python worker.py [QUEUE ...]` (default: every queue).
+"""Production background worker: `python worker.py [--burst] [QUEUE ...]` (default: every queue).
 
 Runs an RQ worker inside an app context, sweeps lost jobs at start, and runs RQ's cron scheduler
 in a child process when this worker wins the cron lock (one cron leader however many workers).
@@ -28,18 +28,23 @@ def run_cron() -> None:
 
 def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    burst = "--burst" in argv  # run what is queued, then exit (operators catching up; tests)
+    queues = [a for a in argv if not a.startswith("--")] or list(jobs.QUEUES)
+    unknown = set(queues) - set(jobs.QUEUES)
+    if unknown:
+        sys.exit(f"unknown queue(s): {', '.join(sorted(unknown))}; queues are {', '.join(jobs.QUEUES)}")
     app = create_app()
     if not app.config["REDIS_URL"]:
         sys.exit(
             "worker.py is for production mode: set REDIS_URL (embedded mode runs jobs in the web process)"
         )
-    queues = argv or list(jobs.QUEUES)
-    cron = multiprocessing.get_context("spawn").Process(target=run_cron, name="rq-cron", daemon=True)
-    cron.start()
+    if not burst:
+        cron = multiprocessing.get_context("spawn").Process(target=run_cron, name="rq-cron", daemon=True)
+        cron.start()
     with app.app_context():
         swept = jobs.sweep()
         logging.info("sweeper: re-enqueued %d lost job(s)", swept)
-        PortalWorker(queues, connection=jobs.get_connection()).work(with_scheduler=True)
+        PortalWorker(queues, connection=jobs.get_connection()).work(burst=burst, with_scheduler=not burst)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from portal import accounts, jobs, roster
@@ -88,6 +88,7 @@ def employees_import(customer_code, csv_file):
 
 
 @click.command("create-user")
+@with_appcontext
 @click.option("--email", required=True)
 @click.option("--role", required=True, type=click.Choice(["admin", "partner", "customer"]))
 @click.option("--name", default="")
@@ -119,6 +120,7 @@ def create_user(email, role, name, partner_slug, customer_code, password, genera
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Do nothing (and say so) if the database has data.")
 def seed_demo(if_empty):
     """Load demo partners, customers with employees, and one user per role; print their logins."""
@@ -157,6 +159,7 @@ def jobs_sweep():
 
 
 @click.command("db-is-empty")
+@with_appcontext
 def db_is_empty():
     """Exit 0 if the database holds no partners or customers (used by the quick start)."""
     count = db.session.scalar(select(func.count(Partner.id))) + db.session.scalar(

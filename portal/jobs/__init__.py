@@ -185,9 +185,8 @@ def run_job(record_id: str):
         log.info("job %s already taken or finished; nothing to do", record_id)
         return None
     record = db.session.get(JobRecord, record_id)
-    func = _resolve(record.func)
     try:
-        result = func(*record.args)
+        result = _resolve(record.func)(*record.args)
     except Exception:
         db.session.rollback()
         record = db.session.get(JobRecord, record_id)

@@ -1,0 +1,162 @@
+"""Shared types of the format parsers: the Parser protocol, SourceRow, ParsedFile, IngestError.
+Also the small helpers every format needs: cell-to-text conversion and totals-row detection."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import BinaryIO, Protocol
+
+UNSUPPORTED_FORMAT = "This file is not a supported format (CSV, XLSX, JSON, DOCX)."
+
+
+class IngestError(Exception):
+    """A problem with the file as a whole; the message is shown to the uploader as is."""
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One data row as found in the file, before any interpretation.
+
+    `number` is where a person finds the row when opening the file (CSV line, sheet row,
+    JSON array position or JSON Lines line, Word table row); `cells` maps header -> raw text.
+    """
+
+    number: int
+    cells: dict[str, str]
+
+
+@dataclass
+class ParsedFile:
+    """Headers plus a lazy iterator of rows; iterate once, then call close().
+
+    `notes` collects rows the parser deliberately skipped (e.g. a spreadsheet totals row),
+    so the caller can show them instead of dropping them silently. It fills up as rows are read.
+    """
+
+    headers: list[str]
+    rows: Iterator[SourceRow]
+    format: str = ""
+    sheet: str | None = None
+    notes: list[str] = field(default_factory=list)
+    _close: Callable[[], None] | None = None
+    _peeked: list[Iterator[SourceRow]] = field(default_factory=list)
+
+    def has_rows(self) -> bool:
+        """True when at least one data row exists; peeks without losing the row.
+
+        A header-only file gives False: the caller should report "no line items".
+        """
+        source = self.rows
+        try:
+            first = next(source)
+        except StopIteration:
+            self.rows = iter(())
+            return False
+        self.rows = itertools.chain([first], source)
+        self._peeked.append(source)
+        return True
+
+    def close(self) -> None:
+        close, self._close = self._close, None
+        if close is not None:
+            close()
+        # Closing a generator runs its finally blocks (detaching wrappers, closing workbooks).
+        for rows in (self.rows, *self._peeked):
+            closer = getattr(rows, "close", None)
+            if closer is not None:
+                closer()
+
+    def __enter__(self) -> ParsedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Parser(Protocol):
+    """What every format module provides; detect.py picks one from the file content."""
+
+    name: str
+
+    def sniff(self, head: bytes) -> bool: ...
+
+    def open(self, stream: BinaryIO, *, sheet: str | None = None) -> ParsedFile: ...
+
+
+def cell_text(value: object) -> str:
+    """Convert a typed cell value (spreadsheet, JSON) to the text a person would have typed."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # Spreadsheets keep 15 significant digits; formatting with 15 drops binary artifacts
+        # such as 0.30000000000000004 while keeping every digit a person could have entered.
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        return _plain_decimal(Decimal(format(value, ".15g")))
+    if isinstance(value, Decimal):
+        return _plain_decimal(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _plain_decimal(value: Decimal) -> str:
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+_TOTALS_RE = re.compile(r"^\s*(grand\s*total|sub\s*-?\s*total|total)s?\b", re.IGNORECASE)
+TOTALS_SEARCH_COLUMNS = 3
+
+
+def is_totals_row(values: list[str]) -> bool:
+    """A spreadsheet/Word summary row: the first non-empty cell among the first columns says total."""
+    for text in values[:TOTALS_SEARCH_COLUMNS]:
+        if text.strip():
+            return bool(_TOTALS_RE.match(text))
+    return False
+
+
+def clean_headers(raw: list[str], *, column_name: Callable[[int], str]) -> list[str]:
+    """Strip header cells, drop trailing empty ones, name empty middle ones, refuse duplicates.
+
+    Duplicate headers would make two columns share one dict key and lose a value silently.
+    """
+    headers = [h.strip().lstrip("\ufeff").strip() for h in raw]
+    while headers and not headers[-1]:
+        headers.pop()
+    seen: dict[str, int] = {}
+    for index, header in enumerate(headers):
+        if not header:
+            header = headers[index] = f"Column {column_name(index)}"
+        key = header.casefold()
+        if key in seen:
+            raise IngestError(
+                f"The header has the column '{header}' twice (columns {column_name(seen[key])} "
+                f"and {column_name(index)}); rename one of them."
+            )
+        seen[key] = index
+    return headers
+
+
+def number_column(index: int) -> str:
+    return str(index + 1)

@@ -1,0 +1,102 @@
+"""Parser for line items in a Word document (.docx) table, via python-docx.
+Picks the table whose first row looks like a header (else the largest table); skips totals rows."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import docx
+from docx.opc.exceptions import PackageNotFoundError
+
+from portal.ingest import safety
+from portal.ingest.formats.base import (
+    IngestError,
+    ParsedFile,
+    SourceRow,
+    clean_headers,
+    is_totals_row,
+    number_column,
+)
+from portal.ingest.mapping import match_header
+
+# python-docx loads the whole document; the zip-size limit in safety.py bounds that memory.
+
+
+def _row_texts(row) -> list[str]:  # type: ignore[no-untyped-def]
+    return [cell.text for cell in row.cells]
+
+
+def _has_merged_cells(row) -> bool:  # type: ignore[no-untyped-def]
+    # python-docx repeats a horizontally merged cell once per grid column it spans.
+    elements = [cell._tc for cell in row.cells]
+    return len({id(e) for e in elements}) != len(elements)
+
+
+def pick_table(tables: list) -> object | None:  # type: ignore[type-arg]
+    """First table whose first row has >= 2 known header names; else the largest table."""
+    for table in tables:
+        if not table.rows:
+            continue
+        header = _row_texts(table.rows[0])
+        if sum(1 for text in header if match_header(text)) >= 2:
+            return table
+    sized = [(len(t.rows) * len(t.columns), i) for i, t in enumerate(tables) if t.rows]
+    if not sized:
+        return None
+    return tables[max(sized, key=lambda s: (s[0], -s[1]))[1]]
+
+
+class DocxParser:
+    name = "docx"
+
+    def __init__(self, *, max_uncompressed: int = safety.MAX_UNCOMPRESSED_BYTES) -> None:
+        self.max_uncompressed = max_uncompressed
+
+    def sniff(self, head: bytes) -> bool:
+        # Only a hint from the local file headers in the first bytes; detect.py lists the members.
+        return head.startswith(b"PK\x03\x04") and b"word/" in head
+
+    def open(self, stream: BinaryIO, *, sheet: str | None = None) -> ParsedFile:
+        """`sheet` is ignored: a document's line items live in one table."""
+        safety.check_zip(stream, max_uncompressed=self.max_uncompressed)
+        safety.check_xml_parts(stream, parse_parts=("[Content_Types].xml", "word/document.xml"))
+        try:
+            document = docx.Document(stream)
+        except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise IngestError(f"Could not open the Word document: {exc}.") from exc
+        table = pick_table(list(document.tables))
+        if table is None:
+            raise IngestError("The Word document has no table of line items.")
+        header_row = table.rows[0]  # type: ignore[attr-defined]
+        if _has_merged_cells(header_row):
+            raise IngestError("Row 1 of the table (the header) has merged cells; unmerge them.")
+        headers = clean_headers(_row_texts(header_row), column_name=number_column)
+        parsed = ParsedFile(headers=headers, rows=iter(()), format=self.name)
+        parsed.rows = self._rows(table, headers, parsed.notes)
+        return parsed
+
+    @staticmethod
+    def _rows(table, headers: list[str], notes: list[str]) -> Iterator[SourceRow]:  # type: ignore[no-untyped-def]
+        for index, row in enumerate(table.rows):
+            if index == 0:
+                continue
+            number = index + 1
+            values = _row_texts(row)
+            if not any(v.strip() for v in values):
+                continue
+            if is_totals_row(values):
+                notes.append(f"Row {number} of the table was skipped as a totals row.")
+                continue
+            if _has_merged_cells(row):
+                raise IngestError(f"Row {number} of the table has merged cells; unmerge them.")
+            extra = [i for i in range(len(headers), len(values)) if values[i].strip()]
+            if extra or len(values) < len(headers):
+                raise IngestError(
+                    f"Row {number} of the table has {len(values)} columns but the header has {len(headers)}."
+                )
+            yield SourceRow(number=number, cells=dict(zip(headers, values[: len(headers)], strict=True)))
+
+
+PARSER = DocxParser()

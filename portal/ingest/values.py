@@ -1,0 +1,416 @@
+"""Parsers for single values as people write them: amounts, dates, currencies, expense types.
+Each returns an exact value or raises ValueProblem with a user-facing reason; nothing is guessed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+
+# Active ISO 4217 codes with their minor-unit exponents (funds codes included; precious metals,
+# SDR and test codes excluded because nobody pays tuition in them).
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "AED": 2, "AFN": 2, "ALL": 2, "AMD": 2, "ANG": 2, "AOA": 2, "ARS": 2, "AUD": 2, "AWG": 2,
+    "AZN": 2, "BAM": 2, "BBD": 2, "BDT": 2, "BGN": 2, "BHD": 3, "BIF": 0, "BMD": 2, "BND": 2,
+    "BOB": 2, "BOV": 2, "BRL": 2, "BSD": 2, "BTN": 2, "BWP": 2, "BYN": 2, "BZD": 2, "CAD": 2,
+    "CDF": 2, "CHE": 2, "CHF": 2, "CHW": 2, "CLF": 4, "CLP": 0, "CNY": 2, "COP": 2, "COU": 2,
+    "CRC": 2, "CUP": 2, "CVE": 2, "CZK": 2, "DJF": 0, "DKK": 2, "DOP": 2, "DZD": 2, "EGP": 2,
+    "ERN": 2, "ETB": 2, "EUR": 2, "FJD": 2, "FKP": 2, "GBP": 2, "GEL": 2, "GHS": 2, "GIP": 2,
+    "GMD": 2, "GNF": 0, "GTQ": 2, "GYD": 2, "HKD": 2, "HNL": 2, "HTG": 2, "HUF": 2, "IDR": 2,
+    "ILS": 2, "INR": 2, "IQD": 3, "IRR": 2, "ISK": 0, "JMD": 2, "JOD": 3, "JPY": 0, "KES": 2,
+    "KGS": 2, "KHR": 2, "KMF": 0, "KPW": 2, "KRW": 0, "KWD": 3, "KYD": 2, "KZT": 2, "LAK": 2,
+    "LBP": 2, "LKR": 2, "LRD": 2, "LSL": 2, "LYD": 3, "MAD": 2, "MDL": 2, "MGA": 2, "MKD": 2,
+    "MMK": 2, "MNT": 2, "MOP": 2, "MRU": 2, "MUR": 2, "MVR": 2, "MWK": 2, "MXN": 2, "MXV": 2,
+    "MYR": 2, "MZN": 2, "NAD": 2, "NGN": 2, "NIO": 2, "NOK": 2, "NPR": 2, "NZD": 2, "OMR": 3,
+    "PAB": 2, "PEN": 2, "PGK": 2, "PHP": 2, "PKR": 2, "PLN": 2, "PYG": 0, "QAR": 2, "RON": 2,
+    "RSD": 2, "RUB": 2, "RWF": 0, "SAR": 2, "SBD": 2, "SCR": 2, "SDG": 2, "SEK": 2, "SGD": 2,
+    "SHP": 2, "SLE": 2, "SOS": 2, "SRD": 2, "SSP": 2, "STN": 2, "SVC": 2, "SYP": 2, "SZL": 2,
+    "THB": 2, "TJS": 2, "TMT": 2, "TND": 3, "TOP": 2, "TRY": 2, "TTD": 2, "TWD": 2, "TZS": 2,
+    "UAH": 2, "UGX": 0, "USD": 2, "USN": 2, "UYI": 0, "UYU": 2, "UYW": 4, "UZS": 2, "VED": 2,
+    "VES": 2, "VND": 0, "VUV": 0, "WST": 2, "XAF": 0, "XCD": 2, "XCG": 2, "XOF": 0, "XPF": 0,
+    "YER": 2, "ZAR": 2, "ZMW": 2, "ZWG": 2,
+}  # fmt: skip
+
+# Only symbols that name one currency; "$" is taken as USD by product decision.
+CURRENCY_SYMBOLS: dict[str, str] = {"US$": "USD", "$": "USD", "€": "EUR", "£": "GBP"}
+
+# Amounts beyond this (in minor units) are refused: far above any real invoice, and it keeps
+# values inside a signed 64-bit database column whatever the exponent.
+MAX_MINOR_UNITS = 10**15
+
+EXPENSE_TYPES: tuple[str, ...] = ("tuition", "materials", "tutoring", "fees", "other")
+
+BUILTIN_EXPENSE_TYPE_SYNONYMS: dict[str, str] = {
+    "Tuition Fee": "tuition",
+    "Tuition Fees": "tuition",
+    "Course Tuition": "tuition",
+    "Books & Materials": "materials",
+    "Books": "materials",
+    "Book": "materials",
+    "Course Materials": "materials",
+    "Material": "materials",
+    "Textbooks": "materials",
+    "Textbook": "materials",
+    "Tutoring Session": "tutoring",
+    "Tutoring Sessions": "tutoring",
+    "Tutor": "tutoring",
+    "Registration Fee": "fees",
+    "Application Fee": "fees",
+    "Lab Fee": "fees",
+    "Fee": "fees",
+    "Misc": "other",
+    "Miscellaneous": "other",
+}
+
+_MONTHS = {
+    name: index
+    for index, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+
+EXCEL_EPOCH = dt.date(1899, 12, 30)  # 1900 date system, including Excel's phantom 1900-02-29
+EXCEL_SERIAL_RANGE = (20_000, 80_000)  # 1954..2119: plain integers outside this are not dates
+
+
+class ValueProblem(ValueError):
+    """A single value could not be read; `message` is user-facing, `field_hint` names the field kind."""
+
+    def __init__(self, field_hint: str, message: str) -> None:
+        super().__init__(message)
+        self.field_hint = field_hint
+        self.message = message
+
+
+# ---------------------------------------------------------------- currency
+
+
+def parse_currency(text: str) -> str:
+    """Validate an ISO 4217 code; lowercase and surrounding spaces are accepted."""
+    code = text.strip().upper()
+    if not code:
+        raise ValueProblem("currency", "currency is empty")
+    if code not in CURRENCY_EXPONENTS:
+        raise ValueProblem(
+            "currency",
+            f"unknown currency code '{text.strip()}': expected an ISO 4217 code such as USD or EUR",
+        )
+    return code
+
+
+# ---------------------------------------------------------------- amount
+
+_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " ", "\u2212": "-"})
+_CODE_START = re.compile(r"^([A-Za-z]{3})(?![A-Za-z])")
+_CODE_END = re.compile(r"(?<![A-Za-z])([A-Za-z]{3})$")
+_NUMBER_CHARS = re.compile(r"^[0-9.,' ]+$")
+
+
+def _split_amount(text: str) -> tuple[str, int, str | None]:
+    """Peel currency markers and sign markers off both ends of an amount.
+
+    Returns (number text, sign, currency). Raises ValueProblem for conflicting markers.
+    """
+    original = text.strip()
+    s = original.translate(_SPACES).strip()
+    if not s:
+        raise ValueProblem("amount", "amount is empty")
+    currencies: list[str] = []
+    minus = plus = parens = 0
+    changed = True
+    while changed and s:
+        changed = False
+        for symbol in sorted(CURRENCY_SYMBOLS, key=len, reverse=True):
+            if s.startswith(symbol):
+                currencies.append(CURRENCY_SYMBOLS[symbol])
+                s, changed = s[len(symbol) :].strip(), True
+            if s.endswith(symbol):
+                currencies.append(CURRENCY_SYMBOLS[symbol])
+                s, changed = s[: -len(symbol)].strip(), True
+        for pattern, at_start in ((_CODE_START, True), (_CODE_END, False)):
+            match = pattern.search(s)
+            if match:
+                code = match.group(1).upper()
+                if code not in CURRENCY_EXPONENTS:
+                    raise ValueProblem(
+                        "amount",
+                        f"amount '{original}' contains '{match.group(1)}', which is not a currency code",
+                    )
+                currencies.append(code)
+                s = (s[match.end() :] if at_start else s[: match.start()]).strip()
+                changed = True
+        if s.startswith("(") and s.endswith(")"):
+            parens += 1
+            s, changed = s[1:-1].strip(), True
+        if s.startswith("-"):
+            minus += 1
+            s, changed = s[1:].strip(), True
+        if s.endswith("-"):
+            minus += 1
+            s, changed = s[:-1].strip(), True
+        if s.startswith("+"):
+            plus += 1
+            s, changed = s[1:].strip(), True
+    if len(set(currencies)) > 1:
+        raise ValueProblem(
+            "amount",
+            f"amount '{original}' names different currencies ({', '.join(dict.fromkeys(currencies))})",
+        )
+    if parens and minus:
+        raise ValueProblem("amount", f"amount '{original}' has both parentheses and a minus sign; use one")
+    if parens > 1 or minus > 1 or plus > 1 or (plus and (minus or parens)):
+        raise ValueProblem("amount", f"amount '{original}' has conflicting or repeated signs")
+    if not s:
+        raise ValueProblem("amount", f"amount '{original}' has no digits")
+    if "(" in s or ")" in s:
+        raise ValueProblem("amount", f"amount '{original}' has unbalanced parentheses")
+    if not _NUMBER_CHARS.match(s):
+        if re.search(r"[A-Za-z]", s):
+            raise ValueProblem("amount", f"amount '{original}' contains letters")
+        bad = next(ch for ch in s if not (ch.isdigit() or ch in ".,' "))
+        raise ValueProblem("amount", f"amount '{original}' contains the unexpected character '{bad}'")
+    if not any(ch.isdigit() for ch in s):
+        raise ValueProblem("amount", f"amount '{original}' has no digits")
+    sign = -1 if (minus or parens) else 1
+    return s, sign, (currencies[0] if currencies else None)
+
+
+def amount_currency(text: str) -> str | None:
+    """The currency named inside an amount ('$12', '12 EUR'), or None; raises on conflicting markers."""
+    return _split_amount(text)[2]
+
+
+def parse_amount(
+    text: str, *, decimal_separator: str = ".", currency_exponent: int = 2
+) -> tuple[int, str | None]:
+    """Read an amount as written by a person into (minor units, currency found in the text or None).
+
+    Thousands grouping must be regular (groups of three); more decimals than the currency allows
+    is an error, never rounded. A separator that is not the profile's decimal separator but could
+    be one ('1,23' with '.') is reported as ambiguous.
+    """
+    if decimal_separator not in (".", ","):
+        raise ValueError(f"decimal_separator must be '.' or ',', not {decimal_separator!r}")
+    original = text.strip()
+    number, sign, currency = _split_amount(text)
+    other_mark = "," if decimal_separator == "." else "."
+
+    if number.count(decimal_separator) > 1:
+        raise ValueProblem(
+            "amount",
+            f"amount '{original}' has more than one '{decimal_separator}', "
+            "which is this profile's decimal separator",
+        )
+    whole, separator_found, fraction_text = number.partition(decimal_separator)
+    if fraction_text and not fraction_text.isdigit():
+        raise ValueProblem(
+            "amount", f"amount '{original}' has a misplaced separator or space after the decimal separator"
+        )
+    if whole.endswith(" "):
+        raise ValueProblem("amount", f"amount '{original}' has a space before the decimal separator")
+
+    digits = _ungroup(whole, original, decimal_separator, other_mark, has_fraction=bool(separator_found))
+    if not digits and not fraction_text:
+        raise ValueProblem("amount", f"amount '{original}' has no digits")
+
+    if len(fraction_text) > currency_exponent:
+        extra = fraction_text[currency_exponent:]
+        # Extra zeros lose nothing ('12.500'), except that exactly three digits after the mark could
+        # be a thousands group written the other way round ('1.000'), so that case stays an error.
+        if set(extra) != {"0"} or len(fraction_text) == 3:
+            places = "no decimals" if currency_exponent == 0 else f"{currency_exponent} decimal places"
+            raise ValueProblem(
+                "amount",
+                f"amount '{original}' has {len(fraction_text)} decimal places "
+                f"but the currency allows {places}",
+            )
+        fraction_text = fraction_text[:currency_exponent]
+    minor = int((digits or "0") + fraction_text.ljust(currency_exponent, "0"))
+    if minor > MAX_MINOR_UNITS:
+        raise ValueProblem("amount", f"amount '{original}' is too large")
+    return sign * minor if minor else 0, currency
+
+
+def _ungroup(
+    whole: str, original: str, decimal_separator: str, other_mark: str, *, has_fraction: bool
+) -> str:
+    """Remove thousands separators from the integer part, insisting on regular groups of three."""
+    if whole.isdigit() or not whole:
+        return whole
+    separators = {ch for ch in whole if not ch.isdigit()}
+    if len(separators) > 1:
+        raise ValueProblem("amount", f"amount '{original}' mixes different thousands separators")
+    (separator,) = separators
+    groups = whole.split(separator)
+    regular = (
+        1 <= len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:]) and all(g.isdigit() for g in groups)
+    )
+    if regular:
+        return "".join(groups)
+    if (
+        separator == other_mark
+        and len(groups) == 2
+        and not has_fraction
+        and groups[0]
+        and groups[1].isdigit()
+    ):
+        raise ValueProblem(
+            "amount",
+            f"amount '{original}' is ambiguous: '{other_mark}' is not this profile's decimal separator "
+            f"('{decimal_separator}')",
+        )
+    raise ValueProblem("amount", f"amount '{original}' has a misplaced thousands separator '{separator}'")
+
+
+# ---------------------------------------------------------------- date
+
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_ISO_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+_DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?[ \-/.]+([A-Za-z]+)\.?[ \-/.,]+(\d{4}|\d{2})$")
+_MONTH_DAY_YEAR = re.compile(r"^([A-Za-z]+)\.?[ \-]+(\d{1,2})(?:st|nd|rd|th)?,?[ \-]+(\d{4})$")
+_NUMERIC_DATE = re.compile(r"^\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}$")
+_SERIAL = re.compile(r"^(\d+)(?:\.0+)?$")
+
+
+def parse_date(
+    text: str,
+    *,
+    formats: Sequence[str] = (),
+    excel_serial: bool = True,
+    min_year: int = 2000,
+    max_year: int = 2100,
+) -> dt.date:
+    """Read a date: ISO, the profile's strptime formats, English month names, Excel serial numbers.
+
+    Every interpretation is tried; if they disagree the date is ambiguous and refused.
+    """
+    s = " ".join(text.split())
+    if not s:
+        raise ValueProblem("date", "date is empty")
+    candidates: dict[dt.date, str] = {}
+    invalid = False
+
+    def add(value: dt.date, how: str) -> None:
+        candidates.setdefault(value, how)
+
+    iso = _ISO_DATETIME.match(s)
+    iso_text = iso.group(1) if iso else s
+    if _ISO_DATE.match(iso_text):
+        try:
+            add(dt.date.fromisoformat(iso_text), "ISO")
+        except ValueError:
+            invalid = True
+
+    for fmt in formats:
+        try:
+            add(dt.datetime.strptime(s, fmt).date(), fmt)  # noqa: DTZ007 - only the date part is kept
+        except ValueError:
+            continue
+
+    named = _month_name_date(s)
+    if named is False:
+        invalid = True
+    elif named is not None:
+        add(named, "month name")
+
+    serial = _SERIAL.match(s)
+    if excel_serial and serial:
+        number = int(serial.group(1))
+        if EXCEL_SERIAL_RANGE[0] <= number <= EXCEL_SERIAL_RANGE[1]:
+            add(EXCEL_EPOCH + dt.timedelta(days=number), "Excel serial number")
+
+    if len(candidates) > 1:
+        options = " or ".join(sorted(d.isoformat() for d in candidates))
+        raise ValueProblem("date", f"ambiguous date '{s}': could be {options}; set the profile's date format")
+    if not candidates:
+        if invalid:
+            raise ValueProblem("date", f"'{s}' is not a valid date")
+        if _NUMERIC_DATE.match(s):
+            if formats:
+                raise ValueProblem(
+                    "date", f"date '{s}' does not match the profile's date formats ({', '.join(formats)})"
+                )
+            raise ValueProblem(
+                "date",
+                f"date '{s}' could be read several ways; set the profile's date format (e.g. %d/%m/%Y)",
+            )
+        raise ValueProblem(
+            "date",
+            f"could not read the date '{s}'; use YYYY-MM-DD, '5 Oct 2026' or set the profile's date format",
+        )
+    (value,) = candidates
+    if not min_year <= value.year <= max_year:
+        raise ValueProblem(
+            "date", f"date {value.isoformat()} is outside the accepted years {min_year}-{max_year}"
+        )
+    return value
+
+
+def _month_name_date(s: str) -> dt.date | None | bool:
+    """'5 Oct 2026', 'Oct 5, 2026', '05-Oct-26'; None if not this shape, False if the date is invalid."""
+    match = _DAY_MONTH_YEAR.match(s)
+    if match:
+        day, month_name, year = match.groups()
+    else:
+        match = _MONTH_DAY_YEAR.match(s)
+        if not match:
+            return None
+        month_name, day, year = match.groups()
+    month = _MONTHS.get(month_name.lower())
+    if month is None:
+        return None
+    full_year = int(year) if len(year) == 4 else 2000 + int(year)
+    try:
+        return dt.date(full_year, month, int(day))
+    except ValueError:
+        return False
+
+
+# ---------------------------------------------------------------- expense type
+
+
+def _type_key(text: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "", text.casefold().replace("&", "and"))
+
+
+_BUILTIN_TYPE_INDEX = {_type_key(k): v for k, v in BUILTIN_EXPENSE_TYPE_SYNONYMS.items()} | {
+    _type_key(t): t for t in EXPENSE_TYPES
+}
+
+
+def parse_expense_type(text: str, synonyms: Mapping[str, str] = {}) -> str:  # noqa: B006 - read-only default
+    """Map a partner's wording to tuition | materials | tutoring | fees | other.
+
+    The profile's synonyms take precedence over the built-in ones; matching ignores case,
+    spacing and punctuation ('&' counts as 'and').
+    """
+    key = _type_key(text)
+    if not key:
+        raise ValueProblem("expense_type", "expense type is empty")
+    for source, target in synonyms.items():
+        if _type_key(source) == key:
+            if target not in EXPENSE_TYPES:
+                raise ValueProblem("expense_type", f"the profile maps '{source}' to unknown type '{target}'")
+            return target
+    if key in _BUILTIN_TYPE_INDEX:
+        return _BUILTIN_TYPE_INDEX[key]
+    raise ValueProblem(
+        "expense_type",
+        f"unknown expense type '{text.strip()}'; accepted: {', '.join(EXPENSE_TYPES)} "
+        "(or a synonym added to the mapping profile)",
+    )
