@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from portal import jobs
 from portal.extensions import db
 from portal.jobs.workers import EmbeddedRunner
@@ -36,13 +38,11 @@ def test_embedded_runner_thread_runs_committed_job(app):
     assert not runner.alive
 
 
+# worker.py is the production worker: it needs a Redis another process can see, so this test runs
+# on the PostgreSQL + Redis backend only (SQLite mode's fakeredis lives inside the test process).
+@pytest.mark.parametrize("backend", ["postgresql"])
 def test_worker_py_runs_jobs_in_production_mode(app, backend, tmp_path):
     """`python worker.py --burst` (a real forking RQ worker) runs the recorded job."""
-    if backend == "sqlite":
-        # SQLite mode uses an in-process fakeredis that another process cannot see.
-        import pytest
-
-        pytest.skip("worker.py is the production worker: PostgreSQL + Redis only")
     with app.app_context():
         job_id = jobs.enqueue(jobs.cron_sweep).id
         db.session.commit()
