@@ -1,6 +1,6 @@
 """foundation: partners, customers, employees, users, audit events, job records
 
-Revision ID: 99c3bf5efa55
+Revision ID: 0001_foundation
 Revises: 
 Create Date: 2026-11-25 14:48:55.674806
 

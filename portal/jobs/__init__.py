@@ -9,6 +9,7 @@ Jobs take ids and are idempotent; `run_job` claims a record atomically so a job 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import traceback
 from datetime import timedelta
@@ -205,13 +206,26 @@ def run_job(record_id: str):
 
 
 def set_progress(record_id: str, **progress) -> None:
-    """Store a job's progress (e.g. rows=1200, total=5000) where the status page can poll it.
+    """Store a job's progress (e.g. rows=1200) where the status fragment can poll it.
 
-    Written on its own connection and committed at once, so it is visible while the job's own
-    transaction is still open.
+    Progress is ephemeral, so it lives in Redis (fakeredis in embedded mode) with a TTL: writing it
+    to the database would need a second connection while the job's own transaction holds SQLite's
+    write lock.
     """
-    with db.engine.begin() as conn:
-        conn.execute(update(JobRecord).where(JobRecord.id == record_id).values(progress=progress))
+    try:
+        get_connection().set(f"portal:progress:{record_id}", json.dumps(progress), ex=24 * 3600)
+    except redis.RedisError as exc:  # progress is a courtesy; never fail a job for it
+        log.warning("could not record progress of job %s: %s", record_id, exc)
+
+
+def get_progress(record_id: str | None) -> dict:
+    if not record_id:
+        return {}
+    try:
+        raw = get_connection().get(f"portal:progress:{record_id}")
+    except redis.RedisError:
+        return {}
+    return json.loads(raw) if raw else {}
 
 
 def retry(record: JobRecord) -> None:

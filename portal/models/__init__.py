@@ -3,18 +3,27 @@
 from portal.models.audit import AuditEvent
 from portal.models.customers import Customer, CustomerKind, Employee
 from portal.models.jobs import JobRecord, JobStatus
+from portal.models.line_items import EXPENSE_TYPES, LineItem
 from portal.models.partners import Partner, PartnerKind
+from portal.models.uploads import MappingProfileVersion, RowOutcome, Upload, UploadRow, UploadStatus
 from portal.models.users import Role, User
 
 __all__ = [
     "AuditEvent",
     "Customer",
     "CustomerKind",
+    "EXPENSE_TYPES",
     "Employee",
     "JobRecord",
     "JobStatus",
+    "LineItem",
+    "MappingProfileVersion",
     "Partner",
     "PartnerKind",
     "Role",
+    "RowOutcome",
+    "Upload",
+    "UploadRow",
+    "UploadStatus",
     "User",
 ]

@@ -1,0 +1,164 @@
+"""Uploads of partner files, the rows staged from them, and partners' mapping profiles.
+
+An upload keeps its original file (by storage key and sha256), the mapping version it was read
+with, and one staged row per source row with its outcome, so every decision can be explained.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.base import UTCDateTime, utcnow
+from portal.models.partners import Partner
+from portal.models.users import User
+
+
+class MappingProfileVersion(db.Model):
+    """One saved version of a partner's mapping profile (the JSON of portal.ingest.mapping)."""
+
+    __tablename__ = "mapping_profiles"
+    __table_args__ = (UniqueConstraint("partner_id", "name", "version"),)
+    tenant_columns = {"partner": "partner_id"}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64), default="default")
+    version: Mapped[int] = mapped_column(Integer)
+    profile: Mapped[dict] = mapped_column(JSON)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    partner: Mapped[Partner] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+
+class UploadStatus(enum.StrEnum):
+    RECEIVED = "received"  # stored, parse job recorded
+    PARSING = "parsing"
+    NEEDS_MAPPING = "needs_mapping"  # no profile covers the file's headers
+    NEEDS_REVIEW = "needs_review"  # some rows rejected or in conflict: the partner decides
+    IMPORTED = "imported"
+    CANCELLED = "cancelled"
+    FAILED = "failed"  # a whole-file problem: empty, unsupported, unreadable
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+ACTIVE_STATUSES = (
+    UploadStatus.RECEIVED,
+    UploadStatus.PARSING,
+    UploadStatus.NEEDS_MAPPING,
+    UploadStatus.NEEDS_REVIEW,
+    UploadStatus.IMPORTED,
+)
+
+
+class Upload(db.Model):
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_partner_sha256", "partner_id", "sha256"),)
+    tenant_columns = {"partner": "partner_id"}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    filename: Mapped[str] = mapped_column(String(255))  # shown to people, never used as a path
+    storage_key: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[UploadStatus] = mapped_column(
+        Enum(UploadStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        default=UploadStatus.RECEIVED,
+    )
+    file_format: Mapped[str | None] = mapped_column(String(16))
+    sheet: Mapped[str | None] = mapped_column(String(100))
+    headers: Mapped[list | None] = mapped_column(JSON)
+    mapping_profile_id: Mapped[int | None] = mapped_column(ForeignKey("mapping_profiles.id"))
+    message: Mapped[str | None] = mapped_column(Text)  # the whole-file problem, if any
+    notes: Mapped[list | None] = mapped_column(JSON)  # rows skipped on purpose (totals, blanks)
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    imported: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    conflicts: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    parsed_at = mapped_column(UTCDateTime, nullable=True)
+    decided_at = mapped_column(UTCDateTime, nullable=True)
+
+    partner: Mapped[Partner] = relationship()
+    uploaded_by: Mapped[User | None] = relationship(foreign_keys=[uploaded_by_id])
+    mapping_profile: Mapped[MappingProfileVersion | None] = relationship()
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (UploadStatus.RECEIVED, UploadStatus.PARSING)
+
+    def counts(self) -> dict:
+        return {
+            "rows_read": self.rows_read,
+            "accepted": self.accepted,
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "conflicts": self.conflicts,
+            "rejected": self.rejected,
+            "quarantined": self.quarantined,
+        }
+
+
+class RowOutcome(enum.StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # same reference and content as a line we have: skipped
+    CONFLICT = "conflict"  # same reference, different content: held, never overwritten
+    REJECTED = "rejected"  # a field is wrong; see problems
+    QUARANTINED = "quarantined"  # unknown employee: held until an admin maps or creates them
+    RELEASED = "released"  # was quarantined; imported after the employee was resolved
+
+
+class UploadRow(db.Model):
+    """One source row of an upload, normalized, with its outcome (written in bulk, never per ORM object)."""
+
+    __tablename__ = "upload_rows"
+    __table_args__ = (
+        Index("ix_upload_rows_upload_outcome", "upload_id", "outcome", "row_number"),
+        Index("ix_upload_rows_upload_reference", "upload_id", "partner_reference"),
+        Index("ix_upload_rows_quarantine", "outcome", "customer_id", "employee_external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id"))
+    row_number: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[int | None] = mapped_column(Integer)
+    employee_id: Mapped[int | None] = mapped_column(Integer)
+    employee_external_id: Mapped[str | None] = mapped_column(String(64))
+    employee_name: Mapped[str | None] = mapped_column(String(200))
+    partner_reference: Mapped[str | None] = mapped_column(String(100))
+    expense_type: Mapped[str | None] = mapped_column(String(16))
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    service_date: Mapped[dt.date | None] = mapped_column(Date)
+    description: Mapped[str | None] = mapped_column(String(500))
+    term: Mapped[str | None] = mapped_column(String(64))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    problems: Mapped[list | None] = mapped_column(JSON)  # [{"field", "value", "message"}]
+    existing_line_item_id: Mapped[int | None] = mapped_column(BigInteger)
