@@ -501,7 +501,8 @@ def import_valid_rows(upload: Upload, *, user: User | None) -> None:
     """The partner's "import the N valid rows" on an upload that needs review (caller commits)."""
     if upload.status != UploadStatus.NEEDS_REVIEW:
         raise UploadStateError(
-            f"upload #{upload.id} is {upload.status.label.lower()}; only uploads that need review can be imported"
+            f"upload #{upload.id} is {upload.status.label.lower()}; "
+            "only uploads that need review can be imported"
         )
     _import(upload, user=user)
 
@@ -631,7 +632,9 @@ def row_messages(row: UploadRow) -> list[dict]:
             {
                 "field": "partner_reference",
                 "value": row.partner_reference or "",
-                "message": f"the reference is already used by {where} with different content; it was not overwritten",
+                "message": (
+                    f"the reference is already used by {where} with different content; it was not overwritten"
+                ),
             }
         ]
     return row.problems or []
