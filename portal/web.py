@@ -12,6 +12,10 @@ from portal.models.users import Role
 
 
 def init_app(app: Flask) -> None:
+    from portal.money import format_money
+
+    app.add_template_filter(format_money, "money")
+
     @app.context_processor
     def inject_roles():
         return {"Role": Role, "embedded_mode": not current_app.config["REDIS_URL"]}

@@ -171,3 +171,26 @@ def _push_request_context():
     """Override pytest-flask's: no request context spans a test, so each request gets its own
     app context, `g` and database session, as in production."""
     yield
+
+
+@pytest.fixture
+def partner(app):
+    """State University with a mapping profile, and ACME / GLOBEX with employees E100-E105."""
+    from portal import accounts
+    from portal.ingest import pipeline
+    from portal.models import Employee
+    from tests.samples import PROFILE
+
+    with app.app_context():
+        p = accounts.create_partner(slug="state-u", name="State University")
+        for code in ("ACME", "GLOBEX"):
+            c = accounts.create_customer(code=code, name=code.title())
+            for n in range(100, 106):
+                db.session.add(Employee(customer_id=c.id, external_id=f"E{n}", name=f"Person {n}"))
+        accounts.create_user(
+            email="partner@example.com", password=PASSWORD, role="partner", partner_slug="state-u"
+        )
+        accounts.create_user(email="admin@example.com", password=PASSWORD, role="admin")
+        pipeline.save_mapping(p, PROFILE)
+        db.session.commit()
+        return p.id

@@ -1,11 +1,18 @@
-"""Admin pages: the landing page with the counts that matter and the latest audit events."""
+"""Admin pages: overview, every partner's uploads, and the quarantine of unknown employees."""
 
-from flask import render_template
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import func, select
 
+from portal import accounts
 from portal.admin import bp
 from portal.extensions import db
-from portal.models import AuditEvent, Customer, JobRecord, JobStatus, Partner, User
+from portal.ingest import pipeline
+from portal.models import AuditEvent, Customer, Employee, JobRecord, JobStatus, Partner, User
+from portal.upload_forms import EmptyForm
+from portal.upload_views import register_upload_views
+
+register_upload_views(bp, list_rule="/uploads")
 
 
 @bp.route("/")
@@ -18,6 +25,67 @@ def index():
         "failed_jobs": db.session.scalar(
             select(func.count(JobRecord.id)).where(JobRecord.status == JobStatus.FAILED)
         ),
+        "quarantined": sum(q["rows"] for q in pipeline.quarantined_employees()),
     }
     events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(20)).all()
     return render_template("admin/index.html", counts=counts, events=events)
+
+
+@bp.route("/quarantine")
+def quarantine():
+    """Rows held because their employee is unknown, grouped by customer and employee id."""
+    held = pipeline.quarantined_employees()
+    customers = {
+        c.id: c
+        for c in db.session.scalars(select(Customer).where(Customer.id.in_({h["customer_id"] for h in held})))
+    }
+    employees = {}
+    for customer_id in customers:
+        employees[customer_id] = db.session.scalars(
+            select(Employee).where(Employee.customer_id == customer_id).order_by(Employee.name)
+        ).all()
+    return render_template(
+        "admin/quarantine.html", held=held, customers=customers, employees=employees, form=EmptyForm()
+    )
+
+
+@bp.route("/quarantine/release", methods=["POST"])
+def quarantine_release():
+    """Map held rows to an existing employee, or create the employee, then import the rows."""
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("admin.quarantine"))
+    customer = db.get_or_404(Customer, request.form.get("customer_id", type=int))
+    external_id = (request.form.get("external_id") or "").strip()
+    choice = request.form.get("employee_id", "")
+    try:
+        if choice == "new":
+            name = (request.form.get("name") or "").strip()
+            if not name:
+                raise accounts.ValidationError("name", "a name is needed to create the employee")
+            employee = Employee(customer_id=customer.id, external_id=external_id, name=name)
+            db.session.add(employee)
+            db.session.flush()
+            from portal import audit
+
+            audit.record(
+                "employee.created",
+                subject=employee,
+                details={"external_id": external_id, "name": name, "reason": "quarantine release"},
+            )
+        else:
+            employee = db.session.scalar(
+                select(Employee).where(Employee.id == int(choice or 0), Employee.customer_id == customer.id)
+            )
+            if employee is None:
+                raise accounts.ValidationError(
+                    "employee", "choose an employee of this customer, or create one"
+                )
+        count = pipeline.release_quarantine(customer, external_id, employee, user=current_user)
+        db.session.commit()
+    except accounts.ValidationError as exc:
+        db.session.rollback()
+        flash(f"{exc.field}: {exc.message}", "error")
+        return redirect(url_for("admin.quarantine"))
+    flash(f"Released {count} row(s) of {external_id} ({customer.code}) as {employee.name}.", "success")
+    return redirect(url_for("admin.quarantine"))

@@ -42,7 +42,7 @@ customer_required = role_required(Role.CUSTOMER)
 def home_url_for(user: User) -> str:
     return {
         Role.ADMIN: url_for("admin.index"),
-        Role.PARTNER: url_for("partner.index"),
+        Role.PARTNER: url_for("partner.uploads"),
         Role.CUSTOMER: url_for("customer.index"),
     }[user.role]
 

@@ -1,12 +1,7 @@
-"""Partner pages: the landing page (uploads arrive with the ingestion feature)."""
-
-from flask import render_template
-from flask_login import current_user
+"""Partner pages: uploads (the landing page), an upload's detail and mapping, mapping profiles."""
 
 from portal.partner import bp
+from portal.upload_views import register_mapping_views, register_upload_views
 
-
-@bp.route("/")
-def index():
-    """The partner's landing page: their organisation and what they can do next."""
-    return render_template("partner/index.html", partner=current_user.partner)
+register_upload_views(bp, list_rule="/")
+register_mapping_views(bp)

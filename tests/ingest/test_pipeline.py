@@ -11,54 +11,9 @@ from portal import jobs
 from portal.extensions import db
 from portal.ingest import pipeline
 from portal.models import AuditEvent, Customer, Employee, JobRecord, LineItem, Partner, Upload, UploadStatus
-from tests.conftest import PASSWORD
+from tests.samples import PROFILE, ROW1, ROW2, ROW3, csv_bytes
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-HEADER = (
-    "Employee ID,Employee Name,Employer,Transaction ID,Fee Type,Amount,Currency,Date of Service,Course,Term\n"
-)
-PROFILE = {
-    "format": "tuition-portal/mapping-profile",
-    "version": 1,
-    "columns": {
-        "employee_external_id": "Employee ID",
-        "employee_name": "Employee Name",
-        "customer_code": "Employer",
-        "partner_reference": "Transaction ID",
-        "expense_type": "Fee Type",
-        "amount": "Amount",
-        "currency": "Currency",
-        "service_date": "Date of Service",
-        "description": "Course",
-        "term": "Term",
-    },
-    "date_formats": ["%d.%m.%Y"],
-    "decimal_separator": ".",
-    "default_currency": "USD",
-    "default_customer": None,
-    "expense_type_synonyms": {},
-    "sheet": None,
-}
-
-
-@pytest.fixture
-def partner(app):
-    """State University with a mapping profile, and ACME / GLOBEX with employees E100-E105."""
-    from portal import accounts
-
-    with app.app_context():
-        p = accounts.create_partner(slug="state-u", name="State University")
-        for code in ("ACME", "GLOBEX"):
-            c = accounts.create_customer(code=code, name=code.title())
-            for n in range(100, 106):
-                db.session.add(Employee(customer_id=c.id, external_id=f"E{n}", name=f"Person {n}"))
-        accounts.create_user(
-            email="partner@example.com", password=PASSWORD, role="partner", partner_slug="state-u"
-        )
-        accounts.create_user(email="admin@example.com", password=PASSWORD, role="admin")
-        pipeline.save_mapping(p, PROFILE)
-        db.session.commit()
-        return p.id
 
 
 def upload_bytes(app, data: bytes, name="lines.csv", run=True, partner_slug="state-u"):
@@ -73,10 +28,6 @@ def upload_bytes(app, data: bytes, name="lines.csv", run=True, partner_slug="sta
         return pipeline.summary(db.session.get(Upload, upload_id))
 
 
-def csv_bytes(*rows: str) -> bytes:
-    return (HEADER + "".join(r + "\n" for r in rows)).encode()
-
-
 def lines(app):
     with app.app_context():
         return db.session.scalars(select(LineItem).order_by(LineItem.source_row)).all()
@@ -85,11 +36,6 @@ def lines(app):
 def actions(app):
     with app.app_context():
         return [e.action for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
-
-
-ROW1 = 'E100,Ana,ACME,T-1,Tuition,"1,234.50",USD,2026-01-15,Econ 101,Spring 2026'
-ROW2 = "E101,Bo,ACME,T-2,Books & Materials,89.99,USD,2026-01-20,Econ 101,Spring 2026"
-ROW3 = "E102,Cy,GLOBEX,T-3,Tutoring,(45.00),USD,2026-02-01,Math 200,"
 
 
 def test_clean_file_imports_straight_away(app, partner):

@@ -1,0 +1,359 @@
+"""Upload pages, registered on the partner blueprint (own uploads) and the admin blueprint (all).
+
+Every upload is fetched through `tenancy.get_or_404`, so a partner asking for another partner's
+upload gets 404. Routes stay thin: they parse the form and call `portal.ingest.pipeline`.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from portal import audit, jobs
+from portal.extensions import db
+from portal.ingest import pipeline
+from portal.ingest.formats.base import IngestError
+from portal.ingest.formats.detect import ensure_seekable, open_source
+from portal.ingest.mapping import MappingError, MappingProfile, NormalizedRow, normalize_row, propose_mapping
+from portal.models import Partner, Role, Upload, UploadStatus
+from portal.storage import get_storage
+from portal.tenancy import get_or_404, scoped
+from portal.upload_forms import (
+    EmptyForm,
+    MappingForm,
+    MappingImportForm,
+    UploadForm,
+    fill_mapping_form,
+    mapping_form_to_profile,
+)
+
+PAGE_SIZE = 25
+PROBLEMS_PAGE_SIZE = 50
+PREVIEW_ROWS = 10
+
+
+def _page() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+def _is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _ep(name: str) -> str:
+    return f"{request.blueprint}.{name}"
+
+
+def uploads():
+    """Upload history (newest first) with the upload form; an htmx request gets only the table."""
+    page = _page()
+    stmt = scoped(Upload).order_by(Upload.id.desc())
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = db.session.scalars(stmt.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    context = {
+        "uploads": rows,
+        "page": page,
+        "pages": max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        "total": total,
+        "form": UploadForm(),
+        "can_upload": current_user.role == Role.PARTNER,
+    }
+    if _is_htmx() and request.args.get("fragment") == "list":
+        return render_template("uploads/_list.html", **context)
+    return render_template("uploads/index.html", **context)
+
+
+def upload_create():
+    """Receive one or several files; each is stored and queued for parsing, or refused with a reason."""
+    if current_user.role != Role.PARTNER:
+        abort(403)
+    form = UploadForm()
+    if not form.validate_on_submit():
+        for message in itertools.chain.from_iterable(form.errors.values()):
+            flash(message, "error")
+        return redirect(url_for(_ep("uploads")))
+    received = []
+    for storage_file in form.files.data:
+        try:
+            upload = pipeline.receive_upload(
+                current_user.partner,
+                storage_file.stream,
+                storage_file.filename,
+                user=current_user,
+                max_bytes=current_app.config["MAX_CONTENT_LENGTH"],
+            )
+        except pipeline.UploadRefused as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            continue
+        db.session.commit()
+        received.append(upload.filename)
+    if received:
+        flash(f"Received {', '.join(received)}. Parsing has started.", "success")
+    return redirect(url_for(_ep("uploads")))
+
+
+def _problems_context(upload: Upload) -> dict:
+    page = _page()
+    rows = pipeline.problem_rows(upload, limit=PROBLEMS_PAGE_SIZE, offset=(page - 1) * PROBLEMS_PAGE_SIZE)
+    total = upload.rejected + upload.conflicts
+    return {
+        "problems": [(row, pipeline.row_messages(row)) for row in rows],
+        "problems_page": page,
+        "problems_pages": max((total + PROBLEMS_PAGE_SIZE - 1) // PROBLEMS_PAGE_SIZE, 1),
+    }
+
+
+def upload_detail(upload_id: int):
+    """One upload: status, counts, the problem rows, and the actions its status allows."""
+    upload = get_or_404(Upload, upload_id)
+    return render_template(
+        "uploads/detail.html",
+        upload=upload,
+        progress=jobs.get_progress(upload.job_id) if upload.in_progress else {},
+        form=EmptyForm(),
+        **_problems_context(upload),
+    )
+
+
+def upload_status(upload_id: int):
+    """The self-polling status fragment; once parsing ends, the detail page reloads to show the result."""
+    upload = get_or_404(Upload, upload_id)
+    if request.args.get("from") == "list":
+        return render_template("uploads/_row.html", upload=upload)
+    if not upload.in_progress and request.args.get("was") == "in_progress":
+        response = make_response("")
+        response.headers["HX-Refresh"] = "true"
+        return response
+    return render_template("uploads/_status.html", upload=upload, progress=jobs.get_progress(upload.job_id))
+
+
+def upload_file(upload_id: int):
+    """Download the original file exactly as it was uploaded."""
+    upload = get_or_404(Upload, upload_id)
+    stream = get_storage().open(upload.storage_key)
+    audit.record("upload.downloaded", subject=upload, details={"sha256": upload.sha256})
+    db.session.commit()
+    response = Response(
+        stream_with_context(iter(lambda: stream.read(64 * 1024), b"")), mimetype="application/octet-stream"
+    )
+    response.headers["Content-Disposition"] = _attachment(upload.filename)
+    response.headers["Content-Length"] = str(upload.size_bytes)
+    return response
+
+
+def _attachment(filename: str) -> str:
+    from urllib.parse import quote
+
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def upload_errors(upload_id: int):
+    """The problem rows as CSV: the original row plus an error column, to fix and send again."""
+    upload = get_or_404(Upload, upload_id)
+    if upload.rejected + upload.conflicts == 0:
+        abort(404)
+    response = Response(stream_with_context(pipeline.error_file(upload)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = _attachment(f"errors-upload-{upload.id}.csv")
+    return response
+
+
+def upload_import(upload_id: int):
+    """Import the valid rows of an upload that needs review (POST, CSRF-protected)."""
+    upload = get_or_404(Upload, upload_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            pipeline.import_valid_rows(upload, user=current_user)
+            db.session.commit()
+            flash(f"Imported {upload.imported} line items from {upload.filename}.", "success")
+        except pipeline.UploadStateError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    return redirect(url_for(_ep("upload_detail"), upload_id=upload_id))
+
+
+def upload_cancel(upload_id: int):
+    """Cancel an upload that was not imported; nothing from it is imported."""
+    upload = get_or_404(Upload, upload_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            pipeline.cancel_upload(upload, user=current_user)
+            db.session.commit()
+            flash(f"Cancelled {upload.filename}. Nothing from it was imported.", "info")
+        except pipeline.UploadStateError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    return redirect(url_for(_ep("upload_detail"), upload_id=upload_id))
+
+
+def _preview_rows(upload: Upload, profile_data: dict) -> tuple[list, list[str]]:
+    """Normalize the first rows of the stored file with the profile being edited."""
+    try:
+        profile = MappingProfile.from_json_dict(profile_data)
+    except MappingError as exc:
+        return [], exc.problems
+    stream = get_storage().open(upload.storage_key)
+    try:
+        with open_source(ensure_seekable(stream)) as parsed:
+            rows = list(itertools.islice(parsed.rows, PREVIEW_ROWS))
+    except IngestError as exc:
+        return [], [str(exc)]
+    finally:
+        stream.close()
+    preview = []
+    for row in rows:
+        result = normalize_row(row, profile)
+        preview.append(
+            (
+                row.number,
+                result if isinstance(result, NormalizedRow) else None,
+                result if isinstance(result, list) else [],
+            )
+        )
+    return preview, []
+
+
+def _mapping_form(upload: Upload) -> MappingForm:
+    if upload.status != UploadStatus.NEEDS_MAPPING or not upload.headers:
+        abort(404)
+    form = MappingForm()
+    proposal = {
+        "columns": propose_mapping(upload.headers),
+        "default_currency": upload.partner.default_currency,
+        "decimal_separator": ".",
+    }
+    fill_mapping_form(form, upload.headers, proposal)
+    return form
+
+
+def upload_mapping(upload_id: int):
+    """Map the columns of a file that no saved profile covers; save a new profile version and import."""
+    upload = get_or_404(Upload, upload_id)
+    form = _mapping_form(upload)
+    problems: list[str] = []
+    if form.validate_on_submit():
+        try:
+            pipeline.save_mapping(
+                upload.partner, mapping_form_to_profile(form), name=form.name.data, user=current_user
+            )
+            pipeline.remap_upload(upload, user=current_user)
+            db.session.commit()
+            flash("Mapping saved. The file is being read with it now.", "success")
+            return redirect(url_for(_ep("upload_detail"), upload_id=upload.id))
+        except MappingError as exc:
+            db.session.rollback()
+            problems = exc.problems
+    preview, preview_problems = _preview_rows(upload, mapping_form_to_profile(form))
+    status = 400 if (problems or form.errors) else 200
+    return (
+        render_template(
+            "uploads/mapping.html",
+            upload=upload,
+            form=form,
+            problems=problems,
+            preview=preview,
+            preview_problems=preview_problems,
+        ),
+        status,
+    )
+
+
+def upload_mapping_preview(upload_id: int):
+    """htmx: the preview table for the mapping being edited (changes nothing)."""
+    upload = get_or_404(Upload, upload_id)
+    form = _mapping_form(upload)
+    preview, preview_problems = _preview_rows(upload, mapping_form_to_profile(form))
+    return render_template("uploads/_preview.html", preview=preview, preview_problems=preview_problems)
+
+
+# --- mapping profiles (partner's own) --------------------------------------------------------------
+
+
+def mappings():
+    """The partner's mapping profiles: the newest version of each, with export and import."""
+    partner: Partner = current_user.partner
+    versions = pipeline.latest_profiles(partner.id)
+    return render_template("uploads/mappings.html", versions=versions, form=MappingImportForm())
+
+
+def mapping_export(name: str):
+    """Download the newest version of profile `name` as the documented JSON file."""
+    version = next((v for v in pipeline.latest_profiles(current_user.partner_id) if v.name == name), None)
+    if version is None:
+        abort(404)
+    body = json.dumps(version.profile, indent=2) + "\n"
+    response = Response(body, mimetype="application/json")
+    response.headers["Content-Disposition"] = _attachment(
+        f"mapping-{current_user.partner.slug}-{name}-v{version.version}.json"
+    )
+    return response
+
+
+def mapping_import():
+    """Save an uploaded JSON profile as a new version; every problem in it is listed."""
+    form = MappingImportForm()
+    if form.validate_on_submit():
+        try:
+            data = json.load(io.TextIOWrapper(form.file.data.stream, encoding="utf-8-sig"))
+            version = pipeline.save_mapping(
+                current_user.partner, data, name=form.name.data, user=current_user
+            )
+            db.session.commit()
+            flash(f"Saved profile '{version.name}' version {version.version}.", "success")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            flash(f"The file is not valid JSON: {exc}", "error")
+        except MappingError as exc:
+            db.session.rollback()
+            flash("The mapping profile is not valid: " + "; ".join(exc.problems), "error")
+    else:
+        for message in itertools.chain.from_iterable(form.errors.values()):
+            flash(message, "error")
+    return redirect(url_for(_ep("mappings")))
+
+
+def register_upload_views(bp: Blueprint, *, list_rule: str) -> None:
+    """Add the upload pages to an actor blueprint (partner: own uploads; admin: all)."""
+    bp.add_url_rule(list_rule, "uploads", uploads)
+    bp.add_url_rule("/uploads", "upload_create", upload_create, methods=["POST"])
+    bp.add_url_rule("/uploads/<int:upload_id>", "upload_detail", upload_detail)
+    bp.add_url_rule("/uploads/<int:upload_id>/status", "upload_status", upload_status)
+    bp.add_url_rule("/uploads/<int:upload_id>/original", "upload_file", upload_file)
+    bp.add_url_rule("/uploads/<int:upload_id>/errors.csv", "upload_errors", upload_errors)
+    bp.add_url_rule("/uploads/<int:upload_id>/import", "upload_import", upload_import, methods=["POST"])
+    bp.add_url_rule("/uploads/<int:upload_id>/cancel", "upload_cancel", upload_cancel, methods=["POST"])
+    bp.add_url_rule(
+        "/uploads/<int:upload_id>/mapping", "upload_mapping", upload_mapping, methods=["GET", "POST"]
+    )
+    bp.add_url_rule(
+        "/uploads/<int:upload_id>/mapping/preview",
+        "upload_mapping_preview",
+        upload_mapping_preview,
+        methods=["POST"],
+    )
+
+
+def register_mapping_views(bp: Blueprint) -> None:
+    bp.add_url_rule("/mappings", "mappings", mappings)
+    bp.add_url_rule("/mappings/<name>.json", "mapping_export", mapping_export)
+    bp.add_url_rule("/mappings/import", "mapping_import", mapping_import, methods=["POST"])
+
+
+__all__ = ["register_mapping_views", "register_upload_views"]
