@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 
 from flask import (
     Blueprint,
@@ -241,6 +242,11 @@ def _mapping_form(upload: Upload) -> MappingForm:
         "decimal_separator": ".",
     }
     fill_mapping_form(form, upload.headers, proposal)
+    if not form.is_submitted() and pipeline.latest_profiles(upload.partner_id):
+        # A new layout gets its own profile name, so saving it cannot supersede the profile that
+        # reads the partner's other files (each name keeps its own versions).
+        stem = re.sub(r"[^\w.-]+", "-", upload.filename.rsplit(".", 1)[0]).strip("-.")[:64]
+        form.name.data = stem or f"upload-{upload.id}"
     return form
 
 

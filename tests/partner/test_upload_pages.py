@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -300,3 +301,12 @@ def test_admin_quarantine_release_creates_employee_and_imports(app, client, auth
 
 def test_partner_cannot_see_quarantine(partner_client):
     assert partner_client.get("/admin/quarantine").status_code == 403
+
+
+def test_mapping_for_new_layout_proposes_its_own_profile_name(app, partner_client):
+    post_files(partner_client, ("odd layout.csv", UNMAPPED))
+    drain(app)
+    page = partner_client.get(f"/partner/uploads/{_upload(app).id}/mapping").data.decode()
+    assert re.search(r"<input[^>]*name=\"name\"[^>]*value=\"odd-layout\"", page), re.findall(
+        r"<input[^>]*name=\"name\"[^>]*>", page
+    )
