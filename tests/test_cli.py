@@ -189,3 +189,13 @@ def test_db_is_empty_exit_status(runner, app):
     assert runner.invoke(args=["db-is-empty"]).exit_code == 0
     runner.invoke(args=["partners", "create", "--slug", "x", "--name", "X"])
     assert runner.invoke(args=["db-is-empty"]).exit_code == 1
+
+
+def test_seed_demo_sends_uploads_so_every_upload_page_has_content(app, runner):
+    from portal.models import LineItem, Upload, UploadStatus
+
+    runner.invoke(args=["seed-demo"])
+    with app.app_context():
+        statuses = db.session.scalars(select(Upload.status).order_by(Upload.id)).all()
+    assert statuses == [UploadStatus.IMPORTED, UploadStatus.NEEDS_REVIEW]
+    assert _count(app, LineItem) == 40
