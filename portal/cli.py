@@ -24,6 +24,7 @@ partners_cli = AppGroup("partners", help="Manage partners.")
 customers_cli = AppGroup("customers", help="Manage customers.")
 employees_cli = AppGroup("employees", help="Manage customers' employees.")
 jobs_cli = AppGroup("jobs", help="Background jobs.")
+invoices_cli = AppGroup("invoices", help="Monthly invoices.")
 mappings_cli = AppGroup("mappings", help="Partners' mapping profiles (JSON files, see README).")
 
 
@@ -268,12 +269,44 @@ def mappings_import(partner_slug, name, file):
     click.echo(f"Saved {partner.slug} profile {name!r} version {version.version}")
 
 
+@invoices_cli.command("run-due")
+@click.option(
+    "--date", "on_date", type=click.DateTime(formats=["%Y-%m-%d"]), help="Pretend today is this date."
+)
+def invoices_run_due(on_date):
+    """Build the previous month's invoices of every customer whose invoice day has come; print them."""
+    from portal.invoicing.build import due_customers, run_period
+
+    due = due_customers(today=on_date.date() if on_date else None)
+    results = [run_period(customer.id, period.key) for customer, period in due]
+    click.echo(json.dumps({"due": len(due), "runs": results}, indent=2))
+
+
+@invoices_cli.command("build")
+@click.option("--customer", "customer_code", required=True, help="Customer code.")
+@click.option("--period", "period_key", required=True, help="Billing period, YYYY-MM.")
+def invoices_build(customer_code, period_key):
+    """Build a customer's invoices for one period now (creates only what is missing); print them."""
+    from portal.invoicing.build import run_period
+    from portal.invoicing.periods import Period
+
+    customer = db.session.scalar(select(Customer).where(Customer.code == customer_code.strip().upper()))
+    if customer is None:
+        raise click.ClickException(f"no customer with code {customer_code!r}")
+    try:
+        period = Period.parse(period_key)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(run_period(customer.id, period.key, force=True), indent=2))
+
+
 def init_app(app: Flask) -> None:
     for command in (
         partners_cli,
         customers_cli,
         employees_cli,
         jobs_cli,
+        invoices_cli,
         mappings_cli,
         create_user,
         seed_demo,

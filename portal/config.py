@@ -75,6 +75,7 @@ def load_config(instance_path: str | Path, environ: Mapping[str, str] | None = N
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or redis_url or "memory://",
         "MAX_CONTENT_LENGTH": int(env.get("MAX_UPLOAD_MB", "50")) * 1024 * 1024,
         # The in-process worker runs only in embedded mode; tests run jobs explicitly instead.
+        "INVOICE_REMINDER_DAYS": int(env.get("INVOICE_REMINDER_DAYS", "5")),
         "EMBEDDED_WORKER": _bool(env.get("EMBEDDED_WORKER"), default=True),
         "JOB_SWEEP_SECONDS": int(env.get("JOB_SWEEP_SECONDS", "60")),
         # Only functions of these packages may run as jobs (a stored job names its function).

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
 import redis
+from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
 from portal import create_app
@@ -194,3 +196,49 @@ def partner(app):
         pipeline.save_mapping(p, PROFILE)
         db.session.commit()
         return p.id
+
+
+class Collector:
+    """An aiosmtpd handler that keeps every accepted envelope and refuses recipients at reject.test."""
+
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.endswith("@reject.test"):
+            return "550 5.1.1 Mailbox does not exist"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on 127.0.0.1 without STARTTLS or AUTH, like a local relay."""
+    handler = Collector()
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield controller, handler
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_app(app, smtp_server):
+    controller, _ = smtp_server
+    app.config.update(
+        MAIL_SERVER=controller.hostname,
+        MAIL_PORT=controller.port,
+        MAIL_USE_TLS=False,
+        MAIL_USERNAME=None,
+        MAIL_FROM="Tuition Invoice Portal <invoices@portal.test>",
+    )
+    return app

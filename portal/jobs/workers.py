@@ -43,7 +43,14 @@ class EmbeddedWorker(SimpleWorker):
 
 def register_cron_jobs(cron: CronScheduler, sweep_seconds: int) -> None:
     """All periodic work, in one place, for both run modes."""
+    from portal.invoicing.build import enqueue_due
+    from portal.invoicing.notify import send_reminders
+
     cron.register(jobs.cron_sweep, queue_name="default", interval=sweep_seconds)
+    # Hourly, so that each customer's invoice day is caught soon after it starts in its own time
+    # zone; a period is built once however often this runs.
+    cron.register(enqueue_due, queue_name="invoices", cron="5 * * * *")
+    cron.register(send_reminders, queue_name="default", cron="0 14 * * *")
 
 
 class LeaderCronScheduler(CronScheduler):

@@ -2,6 +2,7 @@
 
 from portal.models.audit import AuditEvent
 from portal.models.customers import Customer, CustomerKind, Employee
+from portal.models.invoices import Invoice, InvoiceLine, InvoiceRun, InvoiceStatus, InvoiceTotal
 from portal.models.jobs import JobRecord, JobStatus
 from portal.models.line_items import EXPENSE_TYPES, LineItem
 from portal.models.partners import Partner, PartnerKind
@@ -14,6 +15,11 @@ __all__ = [
     "CustomerKind",
     "EXPENSE_TYPES",
     "Employee",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceRun",
+    "InvoiceStatus",
+    "InvoiceTotal",
     "JobRecord",
     "JobStatus",
     "LineItem",

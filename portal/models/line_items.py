@@ -45,7 +45,11 @@ class LineItem(db.Model):
     upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id"))
     source_row: Mapped[int] = mapped_column(Integer)
     fingerprint: Mapped[str] = mapped_column(String(64))
-    invoice_id: Mapped[int | None] = mapped_column(Integer)  # set when the line is invoiced
+    # The invoice the line currently sits on (NULL = unbilled); attached only where still NULL.
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    # A line an admin rejected back to the partner (from a denied invoice) is never billed.
+    rejected_at = mapped_column(UTCDateTime, nullable=True)
+    rejection_reason: Mapped[str | None] = mapped_column(String(500))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     partner: Mapped[Partner] = relationship()

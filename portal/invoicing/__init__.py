@@ -1,0 +1,1 @@
+"""Invoicing: billing periods and schedules, building invoices set-based, and the invoice lifecycle."""

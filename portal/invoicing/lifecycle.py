@@ -1,0 +1,218 @@
+"""The invoice lifecycle: one function per transition, each checking the state and writing the audit event.
+
+pending_approval -> approved -> delivered; pending_approval -> denied (reason required); a denied
+invoice is resolved by an admin into a new revision; void by an admin with a reason. Every transition
+is one UPDATE guarded by the current status, so of two decisions at the same moment exactly one
+wins, on PostgreSQL and SQLite alike, and the other is told who decided first.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+
+from portal import audit, jobs
+from portal.extensions import db
+from portal.invoicing.build import invoice_number, store_totals
+from portal.invoicing.periods import Period
+from portal.models import Invoice, InvoiceStatus, LineItem, User
+from portal.models.base import utcnow
+
+S = InvoiceStatus
+
+
+class InvoiceStateError(ValueError):
+    """The transition is not allowed from the invoice's current status."""
+
+
+def _refuse(invoice: Invoice, action: str) -> InvoiceStateError:
+    db.session.refresh(invoice)
+    message = f"Invoice {invoice.number} is {invoice.status.label.lower()}; it cannot be {action}."
+    if invoice.decided_at and invoice.status in (S.APPROVED, S.DENIED, S.DELIVERED):
+        who = invoice.decided_by.email if invoice.decided_by else "the system"
+        verb = "denied" if invoice.status == S.DENIED else "approved"
+        message += f" It was {verb} by {who} at {invoice.decided_at:%Y-%m-%d %H:%M} UTC."
+    return InvoiceStateError(message)
+
+
+def _transition(invoice: Invoice, allowed: tuple[InvoiceStatus, ...], action: str, **values) -> None:
+    changed = db.session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice.id, Invoice.status.in_(allowed))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        raise _refuse(invoice, action)
+    db.session.refresh(invoice)
+
+
+def approve(invoice: Invoice, *, by: User | None, comment: str | None = None) -> InvoiceStatus:
+    _transition(
+        invoice,
+        (S.PENDING_APPROVAL,),
+        "approved",
+        status=S.APPROVED,
+        decided_at=utcnow(),
+        decided_by_id=by.id if by else None,
+        decision_comment=(comment or "").strip() or None,
+    )
+    audit.record(
+        "invoice.approved",
+        subject=invoice,
+        actor=by,
+        details={"number": invoice.number, "comment": invoice.decision_comment},
+    )
+    return invoice.status
+
+
+def deny(invoice: Invoice, *, by: User | None, reason: str) -> InvoiceStatus:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvoiceStateError("A reason is required to deny an invoice.")
+    _transition(
+        invoice,
+        (S.PENDING_APPROVAL,),
+        "denied",
+        status=S.DENIED,
+        decided_at=utcnow(),
+        decided_by_id=by.id if by else None,
+        deny_reason=reason,
+    )
+    audit.record(
+        "invoice.denied", subject=invoice, actor=by, details={"number": invoice.number, "reason": reason}
+    )
+    from portal.invoicing.notify import notify_denied
+
+    jobs.enqueue(notify_denied, invoice.id, description=f"Tell admins {invoice.number} was denied")
+    return invoice.status
+
+
+def mark_delivered(invoice: Invoice, *, by: User | None = None) -> InvoiceStatus:
+    _transition(invoice, (S.APPROVED,), "marked delivered", status=S.DELIVERED, delivered_at=utcnow())
+    audit.record("invoice.delivered", subject=invoice, actor=by, details={"number": invoice.number})
+    return invoice.status
+
+
+def void(invoice: Invoice, *, by: User | None, reason: str) -> InvoiceStatus:
+    """Void an invoice that was not delivered; its lines go back to unbilled so nothing is lost."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvoiceStateError("A reason is required to void an invoice.")
+    _transition(
+        invoice, (S.PENDING_APPROVAL, S.APPROVED, S.DENIED), "voided", status=S.VOID, void_reason=reason
+    )
+    released = db.session.execute(
+        update(LineItem)
+        .where(LineItem.invoice_id == invoice.id)
+        .values(invoice_id=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    audit.record(
+        "invoice.voided",
+        subject=invoice,
+        actor=by,
+        details={"number": invoice.number, "reason": reason, "lines_unbilled": released},
+    )
+    return invoice.status
+
+
+def resolve_denial(
+    invoice: Invoice,
+    *,
+    by: User | None,
+    unbill: dict[int, str] | None = None,
+    reject: dict[int, str] | None = None,
+) -> Invoice | None:
+    """An admin's resolution of a denied invoice; returns the new revision, or None if nothing is left.
+
+    `unbill` lines go back to unbilled (they will be billed again later); `reject` lines are rejected
+    back to the partner with the given reason and never billed. The remaining lines move to a new
+    revision (pending approval again); the denied revision keeps its own line list and totals.
+    """
+    unbill, reject = unbill or {}, reject or {}
+    if invoice.status != S.DENIED or invoice.resolved_at is not None:
+        raise _refuse(invoice, "resolved (only an unresolved denied invoice can be)")
+    both = set(unbill) & set(reject)
+    if both:
+        raise InvoiceStateError(f"Line(s) {sorted(both)} cannot be both unbilled and rejected.")
+    missing_reason = [line_id for line_id, reason in reject.items() if not (reason or "").strip()]
+    if missing_reason:
+        raise InvoiceStateError(
+            f"A reason is required to reject line(s) {sorted(missing_reason)} back to the partner."
+        )
+    chosen = set(unbill) | set(reject)
+    on_invoice = set(
+        db.session.scalars(
+            select(LineItem.id).where(LineItem.invoice_id == invoice.id, LineItem.id.in_(chosen))
+        )
+    )
+    if chosen - on_invoice:
+        raise InvoiceStateError(f"Line(s) {sorted(chosen - on_invoice)} are not on invoice {invoice.number}.")
+    _transition(invoice, (S.DENIED,), "resolved", resolved_at=utcnow())
+    if unbill:
+        db.session.execute(
+            update(LineItem)
+            .where(LineItem.id.in_(unbill))
+            .values(invoice_id=None)
+            .execution_options(synchronize_session=False)
+        )
+    now = utcnow()
+    for line_id, reason in reject.items():
+        db.session.execute(
+            update(LineItem)
+            .where(LineItem.id == line_id)
+            .values(invoice_id=None, rejected_at=now, rejection_reason=reason.strip())
+            .execution_options(synchronize_session=False)
+        )
+    audit.record(
+        "invoice.denial_resolved",
+        subject=invoice,
+        actor=by,
+        details={
+            "number": invoice.number,
+            "unbilled": sorted(unbill),
+            "rejected": {str(k): v for k, v in sorted(reject.items())},
+        },
+    )
+    remaining = db.session.scalar(select(func.count(LineItem.id)).where(LineItem.invoice_id == invoice.id))
+    if not remaining:
+        return None
+    base_revision = invoice.revision + 1
+    period = Period(invoice.period_start, invoice.period_end)
+    sequence = int(invoice.number.split("-R")[0].rsplit("-", 1)[1])
+    revision = Invoice(
+        number=invoice_number(invoice.customer, period, sequence, base_revision),
+        customer_id=invoice.customer_id,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        currency=invoice.currency,
+        revision=base_revision,
+        supersedes_id=invoice.id,
+        status=S.PENDING_APPROVAL,
+        created_by_id=by.id if by else None,
+    )
+    db.session.add(revision)
+    db.session.flush()
+    db.session.execute(
+        update(LineItem)
+        .where(LineItem.invoice_id == invoice.id)
+        .values(invoice_id=revision.id)
+        .execution_options(synchronize_session=False)
+    )
+    store_totals(revision)
+    audit.record(
+        "invoice.generated",
+        subject=revision,
+        actor=by,
+        details={
+            "number": revision.number,
+            "revision": revision.revision,
+            "supersedes": invoice.number,
+            "total_minor": revision.total_minor,
+            "lines": revision.line_count,
+        },
+    )
+    from portal.invoicing.notify import notify_awaiting_approval
+
+    jobs.enqueue(notify_awaiting_approval, revision.id, description=f"Notify {revision.number}")
+    return revision
