@@ -14,6 +14,8 @@ from portal.upload_views import register_upload_views
 
 register_upload_views(bp, list_rule="/uploads")
 
+from portal.admin import invoices as _invoices  # noqa: E402,F401  (registers the invoice pages)
+
 
 @bp.route("/")
 def index():

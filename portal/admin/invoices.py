@@ -1,0 +1,163 @@
+"""Admin invoice pages: the list with filters, "generate now", an invoice's detail, void, resolve a denial."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from portal import jobs
+from portal.admin import bp
+from portal.extensions import db
+from portal.invoice_forms import GenerateForm, ReasonForm
+from portal.invoicing import lifecycle, queries
+from portal.invoicing.build import run_period
+from portal.invoicing.periods import Period
+from portal.models import Customer, Invoice, InvoiceRun, InvoiceStatus
+from portal.models.base import utcnow
+from portal.upload_forms import EmptyForm
+
+PAGE_SIZE = 50
+LINES_PAGE = 100
+
+
+def _generate_form() -> GenerateForm:
+    form = GenerateForm()
+    form.customer.choices = [
+        (c.code, f"{c.code} · {c.name}") for c in db.session.scalars(select(Customer).order_by(Customer.code))
+    ]
+    if not form.is_submitted():
+        form.period.data = Period.of(utcnow().date()).previous.key
+    return form
+
+
+@bp.route("/invoices")
+def invoices():
+    """Every invoice, newest first, filtered by status, customer and period; plus the latest runs."""
+    page = max(request.args.get("page", 1, type=int), 1)
+    stmt = select(Invoice).join(Customer).order_by(Invoice.id.desc())
+    status = request.args.get("status", "")
+    if status in {s.value for s in InvoiceStatus}:
+        stmt = stmt.where(Invoice.status == InvoiceStatus(status))
+    code = request.args.get("customer", "").strip().upper()
+    if code:
+        stmt = stmt.where(Customer.code == code)
+    period = request.args.get("period", "").strip()
+    if period:
+        try:
+            stmt = stmt.where(Invoice.period_start == Period.parse(period).start)
+        except ValueError as exc:
+            flash(str(exc), "error")
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = db.session.scalars(stmt.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    runs = db.session.execute(
+        select(InvoiceRun, Customer.code).join(Customer).order_by(InvoiceRun.ran_at.desc()).limit(10)
+    ).all()
+    return render_template(
+        "admin/invoices.html",
+        invoices=rows,
+        runs=runs,
+        page=page,
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        total=total,
+        statuses=list(InvoiceStatus),
+        filters={"status": status, "customer": code, "period": period},
+        form=_generate_form(),
+    )
+
+
+@bp.route("/invoices/generate", methods=["POST"])
+def invoices_generate():
+    """Queue a customer's invoice run for a period now (creates only what is missing)."""
+    form = _generate_form()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for message in errors:
+                flash(message, "error")
+        return redirect(url_for("admin.invoices"))
+    customer = db.session.scalar(select(Customer).where(Customer.code == form.customer.data))
+    if customer is None:
+        abort(404)
+    jobs.enqueue(
+        run_period,
+        customer.id,
+        form.period.data,
+        current_user.id,
+        True,
+        queue="invoices",
+        description=f"Invoice {customer.code} {form.period.data} (by {current_user.email})",
+    )
+    db.session.commit()
+    flash(
+        f"Invoice run for {customer.code} {form.period.data} started; its result appears under Latest runs.",
+        "success",
+    )
+    return redirect(url_for("admin.invoices"))
+
+
+@bp.route("/invoices/<int:invoice_id>")
+def invoice(invoice_id: int):
+    """One invoice (any revision): summary, totals, its lines, and the actions its status allows."""
+    inv = db.get_or_404(Invoice, invoice_id)
+    page = max(request.args.get("page", 1, type=int), 1)
+    count = queries.line_count(inv)
+    return render_template(
+        "admin/invoice.html",
+        invoice=inv,
+        totals=queries.totals(inv),
+        lines=queries.invoice_lines(inv, limit=LINES_PAGE, offset=(page - 1) * LINES_PAGE),
+        page=page,
+        pages=max((count + LINES_PAGE - 1) // LINES_PAGE, 1),
+        revisions=queries.revisions(inv),
+        void_form=ReasonForm(),
+        form=EmptyForm(),
+        can_resolve=inv.status == InvoiceStatus.DENIED and inv.resolved_at is None,
+    )
+
+
+@bp.route("/invoices/<int:invoice_id>/void", methods=["POST"])
+def invoice_void(invoice_id: int):
+    """Void an invoice with a reason (its lines return to unbilled)."""
+    inv = db.get_or_404(Invoice, invoice_id)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        flash("A reason is required to void an invoice.", "error")
+        return redirect(url_for("admin.invoice", invoice_id=invoice_id))
+    try:
+        lifecycle.void(inv, by=current_user, reason=form.reason.data)
+        db.session.commit()
+        flash(f"Invoice {inv.number} is void; its lines are unbilled again.", "success")
+    except lifecycle.InvoiceStateError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("admin.invoice", invoice_id=invoice_id))
+
+
+@bp.route("/invoices/<int:invoice_id>/resolve", methods=["POST"])
+def invoice_resolve(invoice_id: int):
+    """Resolve a denial: for each line keep, unbill or reject (with a reason); issue the next revision."""
+    inv = db.get_or_404(Invoice, invoice_id)
+    if not EmptyForm().validate_on_submit():
+        return redirect(url_for("admin.invoice", invoice_id=invoice_id))
+    unbill, reject = {}, {}
+    for key, choice in request.form.items():
+        if not key.startswith("line-") or choice == "keep":
+            continue
+        line_id = int(key.removeprefix("line-"))
+        reason = request.form.get(f"reason-{line_id}", "")
+        if choice == "unbill":
+            unbill[line_id] = reason
+        elif choice == "reject":
+            reject[line_id] = reason
+    try:
+        revision = lifecycle.resolve_denial(inv, by=current_user, unbill=unbill, reject=reject)
+        db.session.commit()
+    except lifecycle.InvoiceStateError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("admin.invoice", invoice_id=invoice_id))
+    if revision is None:
+        flash(f"Denial of {inv.number} resolved; no lines are left to bill.", "success")
+        return redirect(url_for("admin.invoice", invoice_id=invoice_id))
+    flash(f"Denial resolved: revision {revision.number} awaits the customer's approval.", "success")
+    return redirect(url_for("admin.invoice", invoice_id=revision.id))

@@ -1,0 +1,161 @@
+"""Invoice pages: a customer's review and decision, an admin's list, generate now, void, resolve."""
+
+import pytest
+from sqlalchemy import select
+
+from portal import accounts
+from portal.extensions import db
+from portal.jobs.workers import drain
+from portal.models import Invoice, LineItem
+from tests.conftest import PASSWORD
+from tests.invoicing.test_build import build
+
+
+@pytest.fixture
+def invoice_id(app, billing):
+    billing.add(120000, "2026-10-03", employee="E1")
+    billing.add(4500, "2026-09-20", employee="E2", partner="code-camp", expense_type="tutoring")
+    build(app)
+    with app.app_context():
+        accounts.create_user(
+            email="globex@globex.example", password=PASSWORD, role="customer", customer_code="GLOBEX"
+        )
+        db.session.commit()
+        return db.session.scalar(select(Invoice.id))
+
+
+def _status(app, invoice_id):
+    with app.app_context():
+        return db.session.get(Invoice, invoice_id).status.value
+
+
+def test_customer_landing_lists_invoice_awaiting_decision(client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    page = client.get("/customer/").data.decode()
+    assert "ACME-2026-10-1" in page and "$1,245.00" in page
+
+
+def test_customer_invoice_page_shows_summary_breakdowns_and_sources(client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    page = client.get(f"/customer/invoices/{invoice_id}").data.decode()
+    assert "Invoice ACME-2026-10-1" in page
+    assert "Person 1 (E1)" in page and "Code Camp" in page and "tutoring" in page
+    assert "(prior period)" in page and "f.csv, row 2" in page
+    assert "Approve $1,245.00" in page
+
+
+@pytest.mark.parametrize("suffix,method", [("", "get"), ("/approve", "post"), ("/deny", "post")])
+def test_other_customers_invoice_answers_404(client, auth, invoice_id, suffix, method):
+    auth.login("globex@globex.example")
+    response = getattr(client, method)(
+        f"/customer/invoices/{invoice_id}{suffix}", data={"reason": "Other", "details": "x"}
+    )
+    assert response.status_code == 404
+
+
+def test_customer_approves_from_page(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    page = client.post(
+        f"/customer/invoices/{invoice_id}/approve", data={"comment": "ok"}, follow_redirects=True
+    ).data.decode()
+    assert "You approved invoice ACME-2026-10-1." in page
+    assert _status(app, invoice_id) == "approved"
+
+
+def test_second_decision_from_page_is_told_who_decided(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    client.post(f"/customer/invoices/{invoice_id}/approve", data={})
+    auth.logout()
+    auth.login("second@acme.example")
+    page = client.post(
+        f"/customer/invoices/{invoice_id}/deny", data={"reason": "Line billed twice"}, follow_redirects=True
+    )
+    assert "It was approved by contact@acme.example" in page.data.decode()
+    assert _status(app, invoice_id) == "approved"
+
+
+def test_deny_without_reason_explains(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    page = client.post(
+        f"/customer/invoices/{invoice_id}/deny", data={"reason": ""}, follow_redirects=True
+    ).data.decode()
+    assert "Choose a reason." in page or "Not a valid choice" in page
+    assert _status(app, invoice_id) == "pending_approval"
+
+
+def test_deny_other_without_details_explains(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    page = client.post(
+        f"/customer/invoices/{invoice_id}/deny", data={"reason": "Other"}, follow_redirects=True
+    ).data.decode()
+    assert "Explain the reason when you choose Other." in page
+    assert _status(app, invoice_id) == "pending_approval"
+
+
+def test_deny_with_reason_records_it(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    client.post(
+        f"/customer/invoices/{invoice_id}/deny", data={"reason": "Line billed twice", "details": "E2 twice"}
+    )
+    with app.app_context():
+        assert db.session.get(Invoice, invoice_id).deny_reason == "Line billed twice: E2 twice"
+
+
+def test_admin_invoice_list_filters_by_status(client, auth, invoice_id):
+    auth.login("admin@example.com")
+    assert ">ACME-2026-10-1</a>" in client.get("/admin/invoices?status=pending_approval").data.decode()
+    assert ">ACME-2026-10-1</a>" not in client.get("/admin/invoices?status=approved").data.decode()
+
+
+def test_admin_generate_now_runs_build_job(app, client, auth, billing):
+    billing.add(100, "2026-10-03")
+    auth.login("admin@example.com")
+    page = client.post(
+        "/admin/invoices/generate", data={"customer": "ACME", "period": "2026-10"}, follow_redirects=True
+    )
+    assert "Invoice run for ACME 2026-10 started" in page.data.decode()
+    drain(app)
+    page = client.get("/admin/invoices").data.decode()
+    assert "ACME-2026-10-1" in page and "created ACME-2026-10-1" in page
+
+
+def test_admin_generate_now_when_bad_period_explains(client, auth, billing):
+    auth.login("admin@example.com")
+    page = client.post(
+        "/admin/invoices/generate", data={"customer": "ACME", "period": "10/2026"}, follow_redirects=True
+    )
+    assert "Write the period as YYYY-MM." in page.data.decode()
+
+
+def test_admin_void_requires_reason_then_voids(app, client, auth, invoice_id):
+    auth.login("admin@example.com")
+    page = client.post(
+        f"/admin/invoices/{invoice_id}/void", data={"reason": ""}, follow_redirects=True
+    ).data.decode()
+    assert "A reason is required to void an invoice." in page
+    client.post(f"/admin/invoices/{invoice_id}/void", data={"reason": "Duplicate run"})
+    assert _status(app, invoice_id) == "void"
+
+
+def test_admin_resolves_denial_from_page(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    client.post(f"/customer/invoices/{invoice_id}/deny", data={"reason": "Line billed twice"})
+    auth.logout()
+    auth.login("admin@example.com")
+    with app.app_context():
+        e2_line = db.session.scalar(select(LineItem.id).where(LineItem.amount_minor == 4500))
+    page = client.get(f"/admin/invoices/{invoice_id}").data.decode()
+    assert "Resolve the denial" in page
+    page = client.post(
+        f"/admin/invoices/{invoice_id}/resolve",
+        data={f"line-{e2_line}": "reject", f"reason-{e2_line}": "Not enrolled"},
+        follow_redirects=True,
+    ).data.decode()
+    assert "Denial resolved: revision ACME-2026-10-1-R2 awaits the customer" in page
+    with app.app_context():
+        assert db.session.get(LineItem, e2_line).rejection_reason == "Not enrolled"
+
+
+def test_customer_cannot_reach_admin_invoices(client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    assert client.get(f"/admin/invoices/{invoice_id}").status_code == 403
