@@ -2,6 +2,16 @@
 
 from portal.models.audit import AuditEvent
 from portal.models.customers import Customer, CustomerKind, Employee
+from portal.models.delivery import (
+    ChannelKind,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryChannel,
+    DeliveryStatus,
+    Dispute,
+    DisputeStatus,
+    InvoiceDocument,
+)
 from portal.models.invoices import Invoice, InvoiceLine, InvoiceRun, InvoiceStatus, InvoiceTotal
 from portal.models.jobs import JobRecord, JobStatus
 from portal.models.line_items import EXPENSE_TYPES, LineItem
@@ -10,6 +20,14 @@ from portal.models.uploads import MappingProfileVersion, RowOutcome, Upload, Upl
 from portal.models.users import Role, User
 
 __all__ = [
+    "ChannelKind",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryChannel",
+    "DeliveryStatus",
+    "Dispute",
+    "DisputeStatus",
+    "InvoiceDocument",
     "AuditEvent",
     "Customer",
     "CustomerKind",

@@ -45,7 +45,14 @@ class InvoiceStatus(enum.StrEnum):
 class Invoice(db.Model):
     __tablename__ = "invoices"
     __table_args__ = (
-        UniqueConstraint("customer_id", "period_start", "currency", "revision"),
+        UniqueConstraint(
+            "customer_id",
+            "period_start",
+            "currency",
+            "revision",
+            "supplement",
+            name="uq_invoices_one_per_period",
+        ),
         Index("ix_invoices_status_created", "status", "created_at"),
     )
     tenant_columns = {"customer": "customer_id"}
@@ -58,6 +65,8 @@ class Invoice(db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     revision: Mapped[int] = mapped_column(Integer, default=1)
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    # 0 for the regular invoice; 1, 2 ... for supplemental invoices re-billing disputed lines.
+    supplement: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[InvoiceStatus] = mapped_column(
         Enum(InvoiceStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
         default=InvoiceStatus.PENDING_APPROVAL,
@@ -92,7 +101,9 @@ class Invoice(db.Model):
 
     @property
     def kind_label(self) -> str:
-        return "Credit note" if self.is_credit_note else "Invoice"
+        if self.is_credit_note:
+            return "Credit note"
+        return "Supplemental invoice" if self.supplement else "Invoice"
 
     def __repr__(self) -> str:
         return f"<Invoice {self.number} {self.status}>"
