@@ -54,18 +54,31 @@ def get_queue(name: str = "default") -> Queue:
     return Queue(name, connection=get_connection())
 
 
-def enqueue(func, *args, queue: str = "default", description: str = "", max_attempts: int = 3) -> JobRecord:
+def enqueue(
+    func,
+    *args,
+    queue: str = "default",
+    description: str = "",
+    max_attempts: int = 3,
+    retry_intervals: list[int] | None = None,
+) -> JobRecord:
     """Record a job in the current transaction; it is handed to RQ when the transaction commits.
 
     `func` is a function in the `portal` package (or its dotted path); `args` must be JSON values
-    (ids, not objects).
+    (ids, not objects). `retry_intervals` (seconds before each retry) overrides the default back-off,
+    e.g. for webhook deliveries that must keep trying for days.
     """
     path = func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
     _resolve(path)  # fail now, in the caller, rather than later in a worker
     record = JobRecord(
-        func=path, args=list(args), queue=queue, description=description or path, max_attempts=max_attempts
+        func=path,
+        args=list(args),
+        queue=queue,
+        description=description or path,
+        max_attempts=max_attempts,
+        retry_intervals=list(retry_intervals) if retry_intervals else None,
     )
     db.session.add(record)
     db.session.flush()
@@ -100,20 +113,25 @@ def push_to_rq(ids: list[str]) -> int:
     pushed = []
     with db.engine.connect() as conn:
         rows = conn.execute(
-            select(JobRecord.id, JobRecord.queue, JobRecord.max_attempts, JobRecord.description).where(
-                JobRecord.id.in_(ids)
-            )
+            select(
+                JobRecord.id,
+                JobRecord.queue,
+                JobRecord.max_attempts,
+                JobRecord.description,
+                JobRecord.retry_intervals,
+            ).where(JobRecord.id.in_(ids))
         ).all()
-    for job_id, queue_name, max_attempts, description in rows:
+    for job_id, queue_name, max_attempts, description, intervals in rows:
         try:
             retries = max(max_attempts - 1, 0)
+            intervals = intervals or RETRY_INTERVALS
             get_queue(queue_name).enqueue_call(
                 "portal.jobs.run_job",
                 args=(job_id,),
                 job_id=job_id,
                 description=description,
                 timeout=JOB_TIMEOUT,
-                retry=Retry(max=retries, interval=RETRY_INTERVALS[:retries]) if retries else None,
+                retry=Retry(max=retries, interval=intervals[:retries]) if retries else None,
                 failure_ttl=7 * 24 * 3600,
             )
         except redis.RedisError as exc:

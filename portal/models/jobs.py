@@ -40,6 +40,8 @@ class JobRecord(db.Model):
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    # Seconds to wait before each retry; NULL = the default back-off (jobs.RETRY_INTERVALS).
+    retry_intervals: Mapped[list | None] = mapped_column(JSON)
     progress: Mapped[dict] = mapped_column(JSON, default=dict)
     result: Mapped[dict | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)

@@ -150,3 +150,13 @@ def test_enqueue_when_function_outside_allowed_packages_refused(app):
 def test_enqueue_when_unknown_queue_refused(app):
     with app.app_context(), pytest.raises(ValueError, match="unknown queue"):
         jobs.enqueue(note, "x", queue="nope")
+
+
+def test_enqueue_with_custom_retry_intervals_hands_them_to_rq(app):
+    from rq.job import Job
+
+    with app.app_context():
+        job_id = jobs.enqueue(note, "x", max_attempts=4, retry_intervals=[30, 3600, 86400]).id
+        db.session.commit()
+        job = Job.fetch(job_id, connection=jobs.get_connection())
+        assert (job.retries_left, job.retry_intervals) == (3, [30, 3600, 86400])
