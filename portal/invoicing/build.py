@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, exists, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit, jobs
@@ -37,58 +37,63 @@ class BuildResult:
         }
 
 
+def not_under_open_dispute():
+    """Lines held by an open dispute are never billed until an admin resolves the dispute."""
+    from portal.models import Dispute, DisputeStatus
+
+    return ~exists().where(Dispute.line_item_id == LineItem.id, Dispute.status == DisputeStatus.OPEN)
+
+
 def _unbilled(customer_id: int, period: Period):
     return (
         LineItem.customer_id == customer_id,
         LineItem.invoice_id.is_(None),
         LineItem.rejected_at.is_(None),
         LineItem.service_date <= period.end,
+        not_under_open_dispute(),
     )
 
 
+# Every statement below reads an invoice's lines by (customer_id, invoice_id), not by invoice_id
+# alone: a line only ever sits on an invoice of its own customer (build attaches by customer, a
+# revision moves lines between invoices of one customer), so the result is the same, and the lookup
+# uses the index ix_line_items_customer_invoice instead of scanning every line of every customer.
 _SNAPSHOT = text(
     "INSERT INTO invoice_lines (invoice_id, line_item_id, is_adjustment)"
-    " SELECT :invoice_id, id, (service_date < :start) FROM line_items WHERE invoice_id = :invoice_id"
+    " SELECT :invoice_id, li.id, (li.service_date < :start) FROM line_items li"
+    " WHERE li.customer_id = :customer_id AND li.invoice_id = :invoice_id"
 )
-_TOTALS = {
-    "employee": text(
-        "INSERT INTO invoice_totals (invoice_id, dimension, key, label, amount_minor, line_count)"
-        " SELECT :invoice_id, 'employee', CAST(e.id AS VARCHAR(64)), e.name || ' (' || e.external_id || ')',"
-        " SUM(li.amount_minor), COUNT(*) FROM line_items li JOIN employees e ON e.id = li.employee_id"
-        " WHERE li.invoice_id = :invoice_id GROUP BY e.id, e.name, e.external_id"
-    ),
-    "partner": text(
-        "INSERT INTO invoice_totals (invoice_id, dimension, key, label, amount_minor, line_count)"
-        " SELECT :invoice_id, 'partner', CAST(p.id AS VARCHAR(64)), p.name,"
-        " SUM(li.amount_minor), COUNT(*) FROM line_items li JOIN partners p ON p.id = li.partner_id"
-        " WHERE li.invoice_id = :invoice_id GROUP BY p.id, p.name"
-    ),
-    "expense_type": text(
-        "INSERT INTO invoice_totals (invoice_id, dimension, key, label, amount_minor, line_count)"
-        " SELECT :invoice_id, 'expense_type', li.expense_type, li.expense_type,"
-        " SUM(li.amount_minor), COUNT(*) FROM line_items li"
-        " WHERE li.invoice_id = :invoice_id GROUP BY li.expense_type"
-    ),
-}
+# The three breakdowns in one statement (one round trip instead of three).
+_TOTALS = text(
+    "INSERT INTO invoice_totals (invoice_id, dimension, key, label, amount_minor, line_count)"
+    " SELECT :invoice_id, 'employee', CAST(e.id AS VARCHAR(64)), e.name || ' (' || e.external_id || ')',"
+    " SUM(li.amount_minor), COUNT(*) FROM line_items li JOIN employees e ON e.id = li.employee_id"
+    " WHERE li.customer_id = :customer_id AND li.invoice_id = :invoice_id"
+    " GROUP BY e.id, e.name, e.external_id"
+    " UNION ALL"
+    " SELECT :invoice_id, 'partner', CAST(p.id AS VARCHAR(64)), p.name,"
+    " SUM(li.amount_minor), COUNT(*) FROM line_items li JOIN partners p ON p.id = li.partner_id"
+    " WHERE li.customer_id = :customer_id AND li.invoice_id = :invoice_id GROUP BY p.id, p.name"
+    " UNION ALL"
+    " SELECT :invoice_id, 'expense_type', li.expense_type, li.expense_type,"
+    " SUM(li.amount_minor), COUNT(*) FROM line_items li"
+    " WHERE li.customer_id = :customer_id AND li.invoice_id = :invoice_id GROUP BY li.expense_type"
+)
+_SUMS = text(
+    "SELECT COALESCE(SUM(li.amount_minor), 0), COUNT(li.id),"
+    " COALESCE(SUM(CASE WHEN li.service_date < :start THEN li.amount_minor ELSE 0 END), 0),"
+    " COALESCE(SUM(CASE WHEN li.service_date < :start THEN 1 ELSE 0 END), 0),"
+    " COUNT(DISTINCT li.employee_id), COUNT(DISTINCT li.partner_id) FROM line_items li"
+    " WHERE li.customer_id = :customer_id AND li.invoice_id = :invoice_id"
+)
 
 
 def store_totals(invoice: Invoice) -> None:
     """Snapshot the invoice's lines and compute every stored total in SQL (no Python loops over lines)."""
-    params = {"invoice_id": invoice.id, "start": invoice.period_start}
+    params = {"invoice_id": invoice.id, "customer_id": invoice.customer_id, "start": invoice.period_start}
     db.session.execute(_SNAPSHOT, params)
-    for statement in _TOTALS.values():
-        db.session.execute(statement, params)
-    adjustment = LineItem.service_date < invoice.period_start
-    row = db.session.execute(
-        select(
-            func.coalesce(func.sum(LineItem.amount_minor), 0),
-            func.count(LineItem.id),
-            func.coalesce(func.sum(func.cast(adjustment, db.Integer) * LineItem.amount_minor), 0),
-            func.coalesce(func.sum(func.cast(adjustment, db.Integer)), 0),
-            func.count(func.distinct(LineItem.employee_id)),
-            func.count(func.distinct(LineItem.partner_id)),
-        ).where(LineItem.invoice_id == invoice.id)
-    ).one()
+    db.session.execute(_TOTALS, params)
+    row = db.session.execute(_SUMS, params).one()
     (
         invoice.total_minor,
         invoice.line_count,
@@ -121,18 +126,13 @@ def build_invoices(customer: Customer, period: Period, *, actor: User | None = N
     if not currencies:
         result.message = f"no unbilled line items up to {period.end.isoformat()}: no invoice"
         return result
-    existing = set(
-        db.session.scalars(
-            select(Invoice.currency).where(
-                Invoice.customer_id == customer.id, Invoice.period_start == period.start
-            )
+    invoiced = db.session.execute(
+        select(Invoice.currency, Invoice.revision).where(
+            Invoice.customer_id == customer.id, Invoice.period_start == period.start
         )
-    )
-    sequence = db.session.scalar(
-        select(func.count(Invoice.id)).where(
-            Invoice.customer_id == customer.id, Invoice.period_start == period.start, Invoice.revision == 1
-        )
-    )
+    ).all()
+    existing = {currency for currency, _ in invoiced}
+    sequence = sum(1 for _, revision in invoiced if revision == 1)
     skipped = []
     for currency in currencies:
         if currency in existing:

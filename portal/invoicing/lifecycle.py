@@ -8,7 +8,7 @@ wins, on PostgreSQL and SQLite alike, and the other is told who decided first.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from portal import audit, jobs
 from portal.extensions import db
@@ -101,6 +101,7 @@ def void(invoice: Invoice, *, by: User | None, reason: str) -> InvoiceStatus:
     _transition(
         invoice, (S.PENDING_APPROVAL, S.APPROVED, S.DENIED), "voided", status=S.VOID, void_reason=reason
     )
+    _close_open_disputes(invoice)
     released = db.session.execute(
         update(LineItem)
         .where(LineItem.invoice_id == invoice.id)
@@ -114,6 +115,24 @@ def void(invoice: Invoice, *, by: User | None, reason: str) -> InvoiceStatus:
         details={"number": invoice.number, "reason": reason, "lines_unbilled": released},
     )
     return invoice.status
+
+
+def _close_open_disputes(invoice: Invoice) -> list[int]:
+    """Remove the open line flags of an invoice (kept in the audit trail), so they hold no line back."""
+    from portal.models import Dispute, DisputeStatus
+
+    flagged = list(
+        db.session.scalars(
+            select(Dispute.line_item_id).where(
+                Dispute.invoice_id == invoice.id, Dispute.status == DisputeStatus.OPEN
+            )
+        )
+    )
+    if flagged:
+        db.session.execute(
+            delete(Dispute).where(Dispute.invoice_id == invoice.id, Dispute.status == DisputeStatus.OPEN)
+        )
+    return flagged
 
 
 def resolve_denial(
@@ -149,6 +168,8 @@ def resolve_denial(
     if chosen - on_invoice:
         raise InvoiceStateError(f"Line(s) {sorted(chosen - on_invoice)} are not on invoice {invoice.number}.")
     _transition(invoice, (S.DENIED,), "resolved", resolved_at=utcnow())
+    # The contact's flags on this revision were answered line by line above: they are closed.
+    closed_flags = _close_open_disputes(invoice)
     if unbill:
         db.session.execute(
             update(LineItem)
@@ -172,6 +193,7 @@ def resolve_denial(
             "number": invoice.number,
             "unbilled": sorted(unbill),
             "rejected": {str(k): v for k, v in sorted(reject.items())},
+            "closed_disputes": closed_flags,
         },
     )
     remaining = db.session.scalar(select(func.count(LineItem.id)).where(LineItem.invoice_id == invoice.id))
