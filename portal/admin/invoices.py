@@ -6,19 +6,28 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from portal import jobs
+from portal import invoice_views, jobs
 from portal.admin import bp
 from portal.extensions import db
 from portal.invoice_forms import GenerateForm, ReasonForm
-from portal.invoicing import lifecycle, queries
+from portal.invoicing import disputes, lifecycle, queries
 from portal.invoicing.build import run_period
 from portal.invoicing.periods import Period
-from portal.models import Customer, Invoice, InvoiceRun, InvoiceStatus
+from portal.models import (
+    Customer,
+    Delivery,
+    Dispute,
+    DisputeStatus,
+    Invoice,
+    InvoiceRun,
+    InvoiceStatus,
+    LineItem,
+)
 from portal.models.base import utcnow
 from portal.upload_forms import EmptyForm
 
 PAGE_SIZE = 50
-LINES_PAGE = 100
+RESOLVE_LIMIT = 2000
 
 
 def _generate_form() -> GenerateForm:
@@ -99,20 +108,85 @@ def invoices_generate():
 def invoice(invoice_id: int):
     """One invoice (any revision): summary, totals, its lines, and the actions its status allows."""
     inv = db.get_or_404(Invoice, invoice_id)
-    page = max(request.args.get("page", 1, type=int), 1)
-    count = queries.line_count(inv)
+    can_resolve = inv.status == InvoiceStatus.DENIED and inv.resolved_at is None
+    context = invoice_views.lines_context(inv, can_dispute=False)
+    if can_resolve:  # the resolution form lists every line at once
+        context["lines"] = queries.invoice_lines(inv, limit=RESOLVE_LIMIT)
     return render_template(
         "admin/invoice.html",
         invoice=inv,
         totals=queries.totals(inv),
-        lines=queries.invoice_lines(inv, limit=LINES_PAGE, offset=(page - 1) * LINES_PAGE),
-        page=page,
-        pages=max((count + LINES_PAGE - 1) // LINES_PAGE, 1),
         revisions=queries.revisions(inv),
         void_form=ReasonForm(),
         form=EmptyForm(),
-        can_resolve=inv.status == InvoiceStatus.DENIED and inv.resolved_at is None,
+        can_resolve=can_resolve,
+        documents=invoice_views.documents(inv),
+        deliveries=db.session.scalars(
+            select(Delivery).where(Delivery.invoice_id == inv.id).order_by(Delivery.id)
+        ).all(),
+        endpoint="admin.invoice_lines",
+        lines_endpoint="admin.invoice_lines",
+        employee_endpoint="admin.employee_lines",
+        **context,
     )
+
+
+@bp.route("/invoices/<int:invoice_id>/lines")
+def invoice_lines(invoice_id: int):
+    """The line table alone for htmx; a full page otherwise."""
+    inv = db.get_or_404(Invoice, invoice_id)
+    if request.headers.get("HX-Request") != "true":
+        return redirect(url_for("admin.invoice", invoice_id=invoice_id, **request.args) + "#lines")
+    return invoice_views.render_lines(inv, can_dispute=False, endpoint="admin.invoice_lines")
+
+
+@bp.route("/invoices/<int:invoice_id>/employees/<int:employee_id>")
+def employee_lines(invoice_id: int, employee_id: int):
+    return invoice_views.employee_lines(db.get_or_404(Invoice, invoice_id), employee_id)
+
+
+@bp.route("/invoices/<int:invoice_id>/documents/<any(pdf, csv):kind>")
+def document(invoice_id: int, kind: str):
+    """Download the invoice's PDF or CSV."""
+    return invoice_views.download(db.get_or_404(Invoice, invoice_id), kind)
+
+
+@bp.route("/disputes")
+def disputes_queue():
+    """Open line disputes, oldest first, each with the line and the invoice it was flagged on."""
+    rows = db.session.execute(
+        select(Dispute, LineItem, Invoice)
+        .join(LineItem, LineItem.id == Dispute.line_item_id)
+        .join(Invoice, Invoice.id == Dispute.invoice_id)
+        .where(Dispute.status == DisputeStatus.OPEN)
+        .order_by(Dispute.created_at)
+    ).all()
+    return render_template("admin/disputes.html", rows=rows, form=EmptyForm())
+
+
+@bp.route("/disputes/<int:dispute_id>/resolve", methods=["POST"])
+def dispute_resolve(dispute_id: int):
+    """Re-bill a disputed line on a supplemental invoice, or reject it back to the partner."""
+    dispute = db.get_or_404(Dispute, dispute_id)
+    if not EmptyForm().validate_on_submit():
+        return redirect(url_for("admin.disputes_queue"))
+    action = request.form.get("action")
+    reason = request.form.get("reason", "")
+    try:
+        if action == "rebill":
+            supplemental = disputes.rebill([dispute], by=current_user, reason=reason)
+            message = f"Re-billed on {supplemental.number}, which awaits the customer's approval."
+        elif action == "reject":
+            disputes.reject(dispute, by=current_user, reason=reason)
+            message = "Line rejected back to the partner."
+        else:
+            raise lifecycle.InvoiceStateError("Choose re-bill or reject.")
+        db.session.commit()
+        flash(message, "success")
+    except lifecycle.InvoiceStateError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("admin.disputes_queue"))
 
 
 @bp.route("/invoices/<int:invoice_id>/void", methods=["POST"])

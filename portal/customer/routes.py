@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from portal import audit, invoice_views
+from portal.auth.forms import EmptyForm
 from portal.customer import bp
 from portal.extensions import db
 from portal.invoice_forms import ApproveForm, DenyForm
-from portal.invoicing import lifecycle, queries
+from portal.invoicing import disputes, lifecycle, queries
 from portal.models import Employee, Invoice, InvoiceStatus
 from portal.tenancy import get_or_404, scoped
-
-LINES_PAGE = 100
 
 
 @bp.route("/")
@@ -38,22 +38,118 @@ def index():
     )
 
 
+def _is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
 @bp.route("/invoices/<int:invoice_id>")
 def invoice(invoice_id: int):
-    """One of the customer's invoices: summary, totals, its lines, and the decision forms."""
+    """One of the customer's invoices: summary, breakdowns, lines with search and disputes, decision."""
     inv = get_or_404(Invoice, invoice_id)
-    page = max(request.args.get("page", 1, type=int), 1)
-    count = queries.line_count(inv)
+    audit.record("invoice.viewed", subject=inv)
+    db.session.commit()
     return render_template(
         "customer/invoice.html",
         invoice=inv,
         totals=queries.totals(inv),
-        lines=queries.invoice_lines(inv, limit=LINES_PAGE, offset=(page - 1) * LINES_PAGE),
-        page=page,
-        pages=max((count + LINES_PAGE - 1) // LINES_PAGE, 1),
         approve_form=ApproveForm(),
         deny_form=DenyForm(),
+        documents=invoice_views.documents(inv),
+        deliveries=_deliveries(inv),
+        endpoint="customer.invoice_lines",
+        lines_endpoint="customer.invoice_lines",
+        employee_endpoint="customer.employee_lines",
+        **invoice_views.lines_context(inv, can_dispute=True),
     )
+
+
+def _deliveries(inv: Invoice) -> list:
+    from portal.models import Delivery
+
+    return db.session.scalars(
+        select(Delivery).where(Delivery.invoice_id == inv.id).order_by(Delivery.id)
+    ).all()
+
+
+@bp.route("/invoices/<int:invoice_id>/lines")
+def invoice_lines(invoice_id: int):
+    """The line table alone for htmx (search, filters, sort, pages); a full page otherwise."""
+    inv = get_or_404(Invoice, invoice_id)
+    if not _is_htmx():
+        return redirect(url_for("customer.invoice", invoice_id=invoice_id, **request.args) + "#lines")
+    return invoice_views.render_lines(inv, can_dispute=True, endpoint="customer.invoice_lines")
+
+
+@bp.route("/invoices/<int:invoice_id>/employees/<int:employee_id>")
+def employee_lines(invoice_id: int, employee_id: int):
+    """One employee's lines on the invoice, loaded on demand into the breakdown."""
+    return invoice_views.employee_lines(get_or_404(Invoice, invoice_id), employee_id)
+
+
+@bp.route("/invoices/<int:invoice_id>/documents/<any(pdf, csv):kind>")
+def document(invoice_id: int, kind: str):
+    """Download the invoice's PDF or CSV (the stored bytes, the same every time)."""
+    return invoice_views.download(get_or_404(Invoice, invoice_id), kind)
+
+
+def _after_line_change(inv: Invoice):
+    if _is_htmx():
+        return invoice_views.render_lines(inv, can_dispute=True, endpoint="customer.invoice_lines")
+    return redirect(url_for("customer.invoice", invoice_id=inv.id) + "#lines")
+
+
+@bp.route("/invoices/<int:invoice_id>/lines/<int:line_id>/dispute", methods=["POST"])
+def line_dispute(invoice_id: int, line_id: int):
+    """Flag a line as disputed with a comment (before deciding)."""
+    inv = get_or_404(Invoice, invoice_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            disputes.flag_line(inv, line_id, by=current_user, comment=request.form.get("comment", ""))
+            db.session.commit()
+        except lifecycle.InvoiceStateError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            if _is_htmx():
+                response = make_response(
+                    invoice_views.render_lines(inv, can_dispute=True, endpoint="customer.invoice_lines")
+                )
+                response.headers["HX-Trigger"] = "dispute-error"
+                return response
+    return _after_line_change(inv)
+
+
+@bp.route("/invoices/<int:invoice_id>/lines/<int:line_id>/undispute", methods=["POST"])
+def line_undispute(invoice_id: int, line_id: int):
+    """Withdraw a line's dispute flag."""
+    inv = get_or_404(Invoice, invoice_id)
+    dispute = disputes.open_disputes(inv).get(line_id)
+    if dispute is not None and EmptyForm().validate_on_submit():
+        try:
+            disputes.withdraw(dispute, by=current_user)
+            db.session.commit()
+        except lifecycle.InvoiceStateError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    return _after_line_change(inv)
+
+
+@bp.route("/invoices/<int:invoice_id>/approve-undisputed", methods=["POST"])
+def approve_undisputed(invoice_id: int):
+    """Approve the invoice without its disputed lines, which go to our team for review."""
+    inv = get_or_404(Invoice, invoice_id)
+    form = ApproveForm()
+    if form.validate_on_submit():
+        try:
+            held = disputes.approve_undisputed(inv, by=current_user, comment=form.comment.data)
+            db.session.commit()
+            flash(
+                f"You approved {inv.number} without {len(held)} disputed line(s); our team will review them.",
+                "success",
+            )
+        except lifecycle.InvoiceStateError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    return redirect(url_for("customer.invoice", invoice_id=invoice_id))
 
 
 @bp.route("/invoices/<int:invoice_id>/approve", methods=["POST"])
@@ -63,6 +159,12 @@ def approve(invoice_id: int):
     form = ApproveForm()
     if form.validate_on_submit():
         try:
+            flagged = disputes.open_disputes(inv)
+            if flagged:
+                raise lifecycle.InvoiceStateError(
+                    f"{len(flagged)} line(s) are disputed: approve the undisputed lines, "
+                    "or withdraw the flags first."
+                )
             lifecycle.approve(inv, by=current_user, comment=form.comment.data)
             db.session.commit()
             flash(f"You approved {inv.kind_label.lower()} {inv.number}.", "success")

@@ -7,24 +7,56 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Employee, Invoice, InvoiceLine, InvoiceTotal, LineItem, Partner, Upload
 
+SORTS = {
+    "employee": (Employee.name, LineItem.service_date, LineItem.id),
+    "date": (LineItem.service_date, LineItem.id),
+    "amount": (LineItem.amount_minor, LineItem.id),
+    "-amount": (LineItem.amount_minor.desc(), LineItem.id),
+}
 
-def invoice_lines(invoice: Invoice, *, limit: int = 100, offset: int = 0) -> list:
-    """The lines this revision billed, ordered by employee then date, with where each came from."""
-    return db.session.execute(
+
+def _lines_query(invoice: Invoice, *, q: str = "", partner_id: int | None = None, expense_type: str = "",
+                 employee_id: int | None = None):  # fmt: skip
+    stmt = (
         select(LineItem, Employee, Partner, Upload.filename, InvoiceLine.is_adjustment)
         .join(InvoiceLine, InvoiceLine.line_item_id == LineItem.id)
         .join(Employee, Employee.id == LineItem.employee_id)
         .join(Partner, Partner.id == LineItem.partner_id)
         .join(Upload, Upload.id == LineItem.upload_id)
         .where(InvoiceLine.invoice_id == invoice.id)
-        .order_by(InvoiceLine.is_adjustment, Employee.name, LineItem.service_date, LineItem.id)
+    )
+    if q:
+        like = f"%{q.strip().lower()}%"
+        stmt = stmt.where(
+            func.lower(Employee.name).like(like)
+            | func.lower(Employee.external_id).like(like)
+            | func.lower(LineItem.description).like(like)
+        )
+    if partner_id:
+        stmt = stmt.where(LineItem.partner_id == partner_id)
+    if expense_type:
+        stmt = stmt.where(LineItem.expense_type == expense_type)
+    if employee_id:
+        stmt = stmt.where(LineItem.employee_id == employee_id)
+    return stmt
+
+
+def invoice_lines(
+    invoice: Invoice, *, limit: int = 100, offset: int = 0, sort: str = "employee", **filters
+) -> list:
+    """The lines this revision billed, filtered and sorted, with where each came from (one query)."""
+    order = SORTS.get(sort, SORTS["employee"])
+    stmt = (
+        _lines_query(invoice, **filters)
+        .order_by(InvoiceLine.is_adjustment, *order)
         .limit(limit)
         .offset(offset)
-    ).all()
+    )
+    return db.session.execute(stmt).all()
 
 
-def line_count(invoice: Invoice) -> int:
-    return db.session.scalar(select(func.count(InvoiceLine.id)).where(InvoiceLine.invoice_id == invoice.id))
+def count_lines(invoice: Invoice, **filters) -> int:
+    return db.session.scalar(select(func.count()).select_from(_lines_query(invoice, **filters).subquery()))
 
 
 def totals(invoice: Invoice) -> dict[str, list[InvoiceTotal]]:

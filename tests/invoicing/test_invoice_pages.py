@@ -159,3 +159,110 @@ def test_admin_resolves_denial_from_page(app, client, auth, invoice_id):
 def test_customer_cannot_reach_admin_invoices(client, auth, invoice_id):
     auth.login("contact@acme.example")
     assert client.get(f"/admin/invoices/{invoice_id}").status_code == 403
+
+
+def _line_id(app, amount):
+    with app.app_context():
+        return db.session.scalar(select(LineItem.id).where(LineItem.amount_minor == amount))
+
+
+def test_line_search_fragment_filters_by_employee(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    fragment = client.get(
+        f"/customer/invoices/{invoice_id}/lines?q=person 2", headers={"HX-Request": "true"}
+    ).data.decode()
+    assert fragment.startswith('<section id="lines"')
+    assert "Person 2" in fragment and "Person 1" not in fragment
+
+
+def test_line_table_filters_by_expense_type_and_sorts(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    fragment = client.get(
+        f"/customer/invoices/{invoice_id}/lines?type=tuition", headers={"HX-Request": "true"}
+    ).data.decode()
+    assert "$1,200.00" in fragment and "$45.00" not in fragment
+    ordered = client.get(
+        f"/customer/invoices/{invoice_id}/lines?sort=amount", headers={"HX-Request": "true"}
+    ).data.decode()
+    # Prior-period adjustments stay after the period's own lines, whatever the sort.
+    assert ordered.index("$1,200.00") < ordered.index("$45.00")
+
+
+def test_employee_breakdown_loads_lines_on_demand(app, client, auth, invoice_id):
+    from portal.models import Employee
+
+    auth.login("contact@acme.example")
+    with app.app_context():
+        employee_id = db.session.scalar(
+            select(Employee.id).where(Employee.external_id == "E2", Employee.customer.has(code="ACME"))
+        )
+    fragment = client.get(f"/customer/invoices/{invoice_id}/employees/{employee_id}").data.decode()
+    assert "$45.00" in fragment and "$1,200.00" not in fragment
+
+
+def test_other_customer_cannot_load_lines_fragment(client, auth, invoice_id):
+    auth.login("globex@globex.example")
+    assert (
+        client.get(f"/customer/invoices/{invoice_id}/lines", headers={"HX-Request": "true"}).status_code
+        == 404
+    )
+
+
+def test_documents_before_rendering_answer_404(client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    assert client.get(f"/customer/invoices/{invoice_id}/documents/pdf").status_code == 404
+
+
+def test_dispute_from_page_then_approve_undisputed_and_admin_rebills(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    line = _line_id(app, 4500)
+    fragment = client.post(
+        f"/customer/invoices/{invoice_id}/lines/{line}/dispute",
+        data={"comment": "Not enrolled"},
+        headers={"HX-Request": "true"},
+    ).data.decode()
+    assert "Disputed: Not enrolled" in fragment
+    page = client.get(f"/customer/invoices/{invoice_id}").data.decode()
+    assert "Approve the undisputed lines" in page
+    refused = client.post(
+        f"/customer/invoices/{invoice_id}/approve", data={}, follow_redirects=True
+    ).data.decode()
+    assert "1 line(s) are disputed" in refused
+    page = client.post(
+        f"/customer/invoices/{invoice_id}/approve-undisputed", data={}, follow_redirects=True
+    ).data.decode()
+    assert "without 1 disputed line(s)" in page
+    assert _status(app, invoice_id) == "approved"
+    auth.logout()
+    auth.login("admin@example.com")
+    queue = client.get("/admin/disputes").data.decode()
+    assert "Not enrolled" in queue
+    with app.app_context():
+        from portal.models import Dispute
+
+        dispute_id = db.session.scalar(select(Dispute.id))
+    page = client.post(
+        f"/admin/disputes/{dispute_id}/resolve",
+        data={"action": "rebill", "reason": "ok"},
+        follow_redirects=True,
+    )
+    assert "Re-billed on ACME-2026-10-1-S1" in page.data.decode()
+
+
+def test_dispute_without_comment_explains(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    page = client.post(
+        f"/customer/invoices/{invoice_id}/lines/{_line_id(app, 4500)}/dispute",
+        data={"comment": ""},
+        follow_redirects=True,
+    )
+    assert "a comment is required to dispute it" in page.data.decode()
+
+
+def test_viewing_invoice_is_audited(app, client, auth, invoice_id):
+    from portal.models import AuditEvent
+
+    auth.login("contact@acme.example")
+    client.get(f"/customer/invoices/{invoice_id}")
+    with app.app_context():
+        assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "invoice.viewed")) is not None
