@@ -6,30 +6,51 @@ Used on paths that write many rows (ingestion), where one ORM object per row wou
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import islice
 
 from sqlalchemy import Table
 
 from portal.extensions import db
 
+# A producer of rows yields FLUSH before it uses the database connection itself (e.g. a lookup
+# query): on PostgreSQL the connection is busy with the COPY until that COPY is ended.
+FLUSH = object()
 
-def insert_rows(table: Table, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
-    """Insert `rows` (tuples in `columns` order) into `table` on the session's connection."""
+
+def insert_rows(
+    table: Table, columns: Sequence[str], rows: Iterable[Sequence], *, batch_rows: int = 5000
+) -> int:
+    """Insert `rows` (tuples in `columns` order) into `table` on the session's connection.
+
+    `rows` may be a generator of any length: PostgreSQL streams it through COPY (one per stretch
+    between FLUSH markers), SQLite takes it `batch_rows` at a time, so memory stays bounded.
+    """
     connection = db.session.connection()
+    cols = ", ".join(f'"{c}"' for c in columns)
     if connection.dialect.name == "postgresql":
         raw = connection.connection.driver_connection  # psycopg 3 connection, same transaction
         count = 0
-        cols = ", ".join(f'"{c}"' for c in columns)
-        with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(row)
+        rows = iter(rows)
+        for row in rows:
+            if row is FLUSH:
+                continue
+            with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
+                write_row = copy.write_row
+                write_row(row)
                 count += 1
+                for row in rows:  # the same iterator, continued until a FLUSH
+                    if row is FLUSH:
+                        break
+                    write_row(row)
+                    count += 1
         return count
-    batch = list(rows)
-    if batch:
-        placeholders = ", ".join("?" for _ in columns)
-        cols = ", ".join(f'"{c}"' for c in columns)
-        raw = connection.connection.driver_connection  # sqlite3 connection, same transaction
-        # Table and column names come from our own metadata, never from input; values are bound.
-        sql = f'INSERT INTO "{table.name}" ({cols}) VALUES ({placeholders})'  # noqa: S608
+    placeholders = ", ".join("?" for _ in columns)
+    raw = connection.connection.driver_connection  # sqlite3 connection, same transaction
+    # Table and column names come from our own metadata, never from input; values are bound.
+    sql = f'INSERT INTO "{table.name}" ({cols}) VALUES ({placeholders})'  # noqa: S608
+    rows = (row for row in rows if row is not FLUSH)
+    count = 0
+    while batch := list(islice(rows, batch_rows)):
         raw.executemany(sql, batch)
-    return len(batch)
+        count += len(batch)
+    return count

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Any
 
 from portal.ingest.formats.base import SourceRow
@@ -21,6 +21,7 @@ from portal.ingest.values import (
     parse_currency,
     parse_date,
     parse_expense_type,
+    plain_amount,
 )
 
 PROFILE_FORMAT = "tuition-portal/mapping-profile"
@@ -478,20 +479,174 @@ def content_fingerprint(row: NormalizedRow) -> str:
     Equal fingerprint + equal reference = a resent duplicate; different fingerprint = a conflict.
     Only whitespace is normalized: case differences count as changes, to stay on the safe side.
     """
-
-    def squash(value: str | None) -> str:
-        return " ".join((value or "").split())
-
-    canonical = [
-        "v1",
-        squash(row.customer_code),
-        squash(row.employee_external_id),
+    return fingerprint_values(
+        row.customer_code,
+        row.employee_external_id,
         row.expense_type,
         row.amount_minor,
         row.currency,
-        row.service_date.isoformat(),
-        squash(row.description),
-        squash(row.term),
-    ]
-    payload = json.dumps(canonical, ensure_ascii=False, separators=(",", ":"))
+        row.service_date,
+        row.description,
+        row.term,
+    )
+
+
+def fingerprint_values(
+    customer_code: str,
+    employee_external_id: str,
+    expense_type: str,
+    amount_minor: int,
+    currency: str,
+    service_date: dt.date,
+    description: str | None,
+    term: str | None,
+) -> str:
+    """content_fingerprint() from the values themselves: the sha256 of the compact JSON array
+    ["v1", customer, employee, type, amount, currency, date, description, term] (whitespace
+    squashed, non-ASCII kept), built by hand with json's own string encoder, byte for byte what
+    json.dumps(..., ensure_ascii=False, separators=(",", ":")) gives."""
+    payload = (
+        '["v1",'
+        f"{encode_basestring(' '.join((customer_code or '').split()))},"
+        f"{encode_basestring(' '.join((employee_external_id or '').split()))},"
+        f"{encode_basestring(expense_type)},"
+        f"{int(amount_minor)},"
+        f"{encode_basestring(currency)},"
+        f'"{service_date.isoformat()}",'
+        f"{encode_basestring(' '.join(description.split()) if description else '')},"
+        f"{encode_basestring(' '.join(term.split()) if term else '')}]"
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+_ABSENT = object()  # the "header" of an unmapped field: never a key of a row's cells
+
+
+class RowNormalizer:
+    """normalize_row() for the many rows of one file, with the per-profile work done once.
+
+    `values(row)` reads a row whose every value has the common, plain shape (text within its
+    limits, a known expense type, currency and date, a plain amount) and returns the normalized
+    values as a tuple in NormalizedRow field order after row_number. For anything else it returns
+    None and the caller uses normalize_row(), the reference, which reads the row or explains every
+    problem. Parsed expense types, currencies and dates are remembered (a file repeats them), in
+    bounded caches so that memory stays flat whatever the file size.
+    """
+
+    CACHE_LIMIT = 20_000
+
+    def __init__(self, profile: MappingProfile) -> None:
+        self.profile = profile
+        columns = profile.columns
+        self._headers = tuple(
+            columns.get(fld) or _ABSENT
+            for fld in (
+                "employee_external_id",
+                "employee_name",
+                "customer_code",
+                "partner_reference",
+                "description",
+                "term",
+                "expense_type",
+                "currency",
+                "amount",
+                "service_date",
+            )
+        )
+        self._default_customer = (profile.default_customer or "").strip()
+        self._default_currency = profile.default_currency or ""
+        self._separator = profile.decimal_separator
+        self._types: dict[str, str] = {}
+        self._currencies: dict[str, str] = {}
+        self._dates: dict[str, dt.date | None] = {}
+
+    def __call__(self, row: SourceRow) -> NormalizedRow | list[RowProblem]:
+        values = self.values(row)
+        if values is None:
+            return normalize_row(row, self.profile)
+        return NormalizedRow(row.number, *values)
+
+    def values(self, row: SourceRow) -> tuple | None:
+        get = row.cells.get
+        h_emp, h_name, h_customer, h_ref, h_desc, h_term, h_type, h_cur, h_amount, h_date = self._headers
+        employee = (get(h_emp) or "").strip()
+        if not employee or len(employee) > 64:
+            return None
+        name = (get(h_name) or "").strip()
+        if len(name) > 200:
+            return None
+        customer = (get(h_customer) or "").strip() or self._default_customer
+        if not customer or len(customer) > 64:
+            return None
+        reference = (get(h_ref) or "").strip()
+        if not reference or len(reference) > 100:
+            return None
+        description = (get(h_desc) or "").strip()
+        if len(description) > 500:
+            return None
+        term = (get(h_term) or "").strip()
+        if len(term) > 50:
+            return None
+
+        type_text = (get(h_type) or "").strip()
+        expense_type = self._types.get(type_text)
+        if expense_type is None:
+            try:
+                expense_type = parse_expense_type(type_text, self.profile.expense_type_synonyms)
+            except ValueProblem:
+                expense_type = ""
+            self._remember(self._types, type_text, expense_type)
+        if not expense_type:
+            return None
+
+        currency_text = (get(h_cur) or "").strip()
+        if currency_text:
+            currency = self._currencies.get(currency_text)
+            if currency is None:
+                try:
+                    currency = parse_currency(currency_text)
+                except ValueProblem:
+                    currency = ""
+                self._remember(self._currencies, currency_text, currency)
+            if not currency:
+                return None
+        else:
+            currency = self._default_currency
+            if not currency:
+                return None
+
+        amount_minor = plain_amount(
+            (get(h_amount) or "").strip(),
+            decimal_separator=self._separator,
+            currency_exponent=CURRENCY_EXPONENTS.get(currency, 2),
+        )
+        if amount_minor is None:
+            return None
+
+        date_text = (get(h_date) or "").strip()
+        try:
+            service_date = self._dates[date_text]
+        except KeyError:
+            try:
+                service_date = parse_date(date_text, formats=self.profile.date_formats) if date_text else None
+            except ValueProblem:
+                service_date = None
+            self._remember(self._dates, date_text, service_date)
+        if service_date is None:
+            return None
+        return (
+            employee,
+            name,
+            customer,
+            reference,
+            expense_type,
+            amount_minor,
+            currency,
+            service_date,
+            description,
+            term or None,
+        )
+
+    def _remember(self, cache: dict, key: str, value) -> None:
+        if len(cache) < self.CACHE_LIMIT:
+            cache[key] = value

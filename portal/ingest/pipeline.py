@@ -20,7 +20,7 @@ from typing import BinaryIO
 from sqlalchemy import bindparam, delete, func, select, text
 
 from portal import audit, jobs
-from portal.bulk import insert_rows
+from portal.bulk import FLUSH, insert_rows
 from portal.csvsafe import safe_cell
 from portal.extensions import db
 from portal.ingest.formats.base import IngestError
@@ -29,7 +29,8 @@ from portal.ingest.mapping import (
     MappingError,
     MappingProfile,
     NormalizedRow,
-    content_fingerprint,
+    RowNormalizer,
+    fingerprint_values,
     normalize_row,
 )
 from portal.models import (
@@ -248,7 +249,7 @@ class _Lookups:
     def load(cls) -> _Lookups:
         return cls(dict(db.session.execute(select(Customer.code, Customer.id)).all()), {})
 
-    def employee_id(self, customer_id: int, external_id: str) -> int | None:
+    def employees_of(self, customer_id: int) -> dict[str, int]:
         known = self.employees.get(customer_id)
         if known is None:
             known = dict(
@@ -257,57 +258,90 @@ class _Lookups:
                 ).all()
             )
             self.employees[customer_id] = known
-        return known.get(external_id)
+        return known
+
+    def employee_id(self, customer_id: int, external_id: str) -> int | None:
+        return self.employees_of(customer_id).get(external_id)
 
 
 def _problems_json(problems) -> str:
     return json.dumps([{"field": p.field, "value": p.value, "message": p.message} for p in problems])
 
 
-def _stage(upload_id: int, number: int, result, lookups: _Lookups) -> tuple:
-    if not isinstance(result, NormalizedRow):
-        return (upload_id, number, RowOutcome.REJECTED.value) + (None,) * 12 + (_problems_json(result),)
-    customer_id = lookups.customers.get(result.customer_code) or lookups.customers.get(
-        result.customer_code.upper()
-    )
-    if customer_id is None:
-        problem = {
-            "field": "customer_code",
-            "value": result.customer_code,
-            "message": f"'{result.customer_code}' is not a known customer code",
-        }
-        return (
-            (upload_id, number, RowOutcome.REJECTED.value)
-            + (None,) * 4
-            + (result.partner_reference,)
-            + (None,) * 7
-            + (json.dumps([problem]),)
-        )
-    employee_id = lookups.employee_id(customer_id, result.employee_external_id)
-    outcome = RowOutcome.ACCEPTED if employee_id is not None else RowOutcome.QUARANTINED
+def _rejected(upload_id: int, number: int, problems) -> tuple:
+    return (upload_id, number, RowOutcome.REJECTED.value) + (None,) * 12 + (_problems_json(problems),)
+
+
+def _unknown_customer(upload_id: int, number: int, code: str, reference: str) -> tuple:
+    problem = {"field": "customer_code", "value": code, "message": f"'{code}' is not a known customer code"}
     return (
-        upload_id,
-        number,
-        outcome.value,
-        customer_id,
-        employee_id,
-        result.employee_external_id,
-        result.employee_name or None,
-        result.partner_reference,
-        result.expense_type,
-        result.amount_minor,
-        result.currency,
-        result.service_date,
-        result.description,
-        result.term,
-        content_fingerprint(result),
-        None,
+        (upload_id, number, RowOutcome.REJECTED.value)
+        + (None,) * 4
+        + (reference,)
+        + (None,) * 7
+        + (json.dumps([problem]),)
     )
 
 
 def _staged_rows(upload_id: int, rows, profile: MappingProfile, lookups: _Lookups) -> Iterator[tuple]:
+    """One upload_rows tuple (STAGED_COLUMNS order) per source row, in file order.
+
+    Rows of the common plain shape take RowNormalizer's fast path; every other row goes through
+    normalize_row(), which gives the same values or all of the row's problems.
+    """
+    normalizer = RowNormalizer(profile)
+    fast = normalizer.values
+    customers = lookups.customers
+    employees = lookups.employees
+    accepted, quarantined = RowOutcome.ACCEPTED.value, RowOutcome.QUARANTINED.value
     for row in rows:
-        yield _stage(upload_id, row.number, normalize_row(row, profile), lookups)
+        number = row.number
+        values = fast(row)
+        if values is None:
+            result = normalize_row(row, profile)
+            if not isinstance(result, NormalizedRow):
+                yield _rejected(upload_id, number, result)
+                continue
+            values = (
+                result.employee_external_id,
+                result.employee_name,
+                result.customer_code,
+                result.partner_reference,
+                result.expense_type,
+                result.amount_minor,
+                result.currency,
+                result.service_date,
+                result.description,
+                result.term,
+            )
+        external_id, name, code, reference, expense_type, amount, currency, date, description, term = values
+        customer_id = customers.get(code) or customers.get(code.upper())
+        if customer_id is None:
+            yield _unknown_customer(upload_id, number, code, reference)
+            continue
+        known = employees.get(customer_id)
+        if known is None:
+            yield FLUSH  # the lookup below queries on the connection the bulk write is using
+            known = lookups.employees_of(customer_id)
+        employee_id = known.get(external_id)
+        yield (
+            upload_id,
+            number,
+            accepted if employee_id is not None else quarantined,
+            customer_id,
+            employee_id,
+            external_id,
+            name or None,
+            reference,
+            expense_type,
+            amount,
+            currency,
+            date,
+            description,
+            term,
+            fingerprint_values(code, external_id, expense_type, amount, currency, date, description, term),
+            None,
+        )
 
 
 def _fail(upload: Upload, message: str) -> dict:
@@ -389,18 +423,27 @@ def parse_upload(upload_id: int) -> dict:
 
 def _stage_all(upload: Upload, parsed, profile: MappingProfile) -> int:
     lookups = _Lookups.load()
-    table = UploadRow.__table__
     rows = _staged_rows(upload.id, parsed.rows, profile, lookups)
-    total = 0
-    while True:
-        chunk = [row for _, row in zip(range(CHUNK_ROWS), rows, strict=False)]
-        if not chunk:
-            break
-        total += insert_rows(table, STAGED_COLUMNS, chunk)
-        if upload.job_id:
-            jobs.set_progress(upload.job_id, rows=total, phase="reading rows")
+    total = insert_rows(UploadRow.__table__, STAGED_COLUMNS, _with_progress(rows, upload.job_id))
     upload.rows_read = total
     return total
+
+
+def _with_progress(rows: Iterator[tuple], job_id: str | None) -> Iterator[tuple]:
+    """Pass the rows through, reporting the count every CHUNK_ROWS rows.
+
+    The rows are streamed into one bulk write (one COPY on PostgreSQL), so that parsing in Python
+    and writing in the database overlap, and memory does not grow with the file.
+    """
+    count = 0
+    for row in rows:
+        yield row
+        if row is not FLUSH:
+            count += 1
+            if job_id and not count % CHUNK_ROWS:
+                jobs.set_progress(job_id, rows=count, phase="reading rows")
+    if job_id:
+        jobs.set_progress(job_id, rows=count, phase="reading rows")
 
 
 _CLASSIFY_AGAINST_LINES = text(
@@ -423,22 +466,27 @@ _CLASSIFY_AGAINST_LINES = text(
 )
 
 # A reference repeated inside one file: the first occurrence stands; a later one with the same
-# content is a duplicate, with other content a conflict. The first occurrence is never updated
-# here, so this reads the same on PostgreSQL (snapshot) and SQLite (row by row).
+# content is a duplicate, with other content a conflict. Set-based: one window pass over the
+# upload's held rows, ordered by reference and row, then an update of the later occurrences only,
+# joined by primary key (never the first, so this reads the same on PostgreSQL and SQLite).
+# Correlated subqueries per row were quadratic on SQLite (its planner answered MIN(row_number)
+# per reference by walking the outcome index).
 _CLASSIFY_WITHIN_FILE = text(
     """
+    WITH ranked AS (
+      SELECT id, fingerprint,
+        FIRST_VALUE(fingerprint) OVER w AS first_fingerprint,
+        ROW_NUMBER() OVER w AS occurrence
+      FROM upload_rows
+      WHERE upload_id = :upload_id AND outcome IN ('accepted', 'quarantined')
+        AND partner_reference IS NOT NULL
+      WINDOW w AS (PARTITION BY partner_reference ORDER BY row_number)
+    )
     UPDATE upload_rows SET
-      outcome = CASE WHEN upload_rows.fingerprint = (
-          SELECT f.fingerprint FROM upload_rows f
-          WHERE f.upload_id = :upload_id AND f.partner_reference = upload_rows.partner_reference
-            AND f.outcome IN ('accepted', 'quarantined')
-          ORDER BY f.row_number LIMIT 1)
+      outcome = CASE WHEN ranked.fingerprint = ranked.first_fingerprint
         THEN 'duplicate' ELSE 'conflict' END
-    WHERE upload_id = :upload_id AND outcome IN ('accepted', 'quarantined')
-      AND row_number > (
-        SELECT MIN(f.row_number) FROM upload_rows f
-        WHERE f.upload_id = :upload_id AND f.partner_reference = upload_rows.partner_reference
-          AND f.outcome IN ('accepted', 'quarantined'))
+    FROM ranked
+    WHERE upload_rows.id = ranked.id AND ranked.occurrence > 1
     """
 )
 

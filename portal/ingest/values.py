@@ -414,3 +414,46 @@ def parse_expense_type(text: str, synonyms: Mapping[str, str] = {}) -> str:  # n
         f"unknown expense type '{text.strip()}'; accepted: {', '.join(EXPENSE_TYPES)} "
         "(or a synonym added to the mapping profile)",
     )
+
+
+# ---------------------------------------------------------------- fast path for plain amounts
+
+# Digits with regular thousands groups and an optional fraction: the shape of nearly every amount
+# in a real file. ASCII digits only ('\d' would also accept other scripts' digits).
+_PLAIN_AMOUNT = {
+    ".": re.compile(r"(-?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.([0-9]+))?"),
+    ",": re.compile(r"(-?)([0-9]{1,3}(?:\.[0-9]{3})+|[0-9]+)(?:,([0-9]+))?"),
+}
+
+
+def plain_amount(text: str, *, decimal_separator: str = ".", currency_exponent: int = 2) -> int | None:
+    """Minor units of a plain amount ('1234.50', '1,234.50', '-45', '(45.00)'), else None.
+
+    A shortcut for the common case only: wherever it answers, parse_amount() answers the same
+    (minor units, no currency); None means "not this simple shape, ask parse_amount()", which then
+    reads the value or explains what is wrong with it.
+    """
+    pattern = _PLAIN_AMOUNT.get(decimal_separator)
+    if pattern is None:
+        return None
+    negative = False
+    if text.startswith("(") and text.endswith(")"):
+        text, negative = text[1:-1], True
+    match = pattern.fullmatch(text)
+    if match is None:
+        return None
+    minus, whole, fraction = match.groups()
+    if minus:
+        if negative:
+            return None  # parentheses and a minus sign: an error, let parse_amount() say so
+        negative = True
+    if fraction is None:
+        fraction = ""
+    elif len(fraction) > currency_exponent:
+        return None
+    if len(whole) > 3:  # the pattern allows only digits and the thousands mark here
+        whole = whole.replace("," if decimal_separator == "." else ".", "")
+    minor = int(whole + fraction.ljust(currency_exponent, "0"))
+    if minor > MAX_MINOR_UNITS:
+        return None
+    return -minor if negative and minor else minor

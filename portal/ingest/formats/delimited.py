@@ -242,12 +242,12 @@ class _ReaderState:
                 ) from exc
             except csv.Error as exc:
                 raise IngestError(f"Row {previous + 1} could not be read: {exc}.") from exc
-            if any(len(cell) > MAX_FIELD_CHARS for cell in record):
+            if record and max(map(len, record)) > MAX_FIELD_CHARS:
                 raise IngestError(
                     f"Row {previous + 1} has a cell longer than {MAX_FIELD_CHARS} characters "
                     "(often an unbalanced quote)."
                 )
-            if any(cell.strip() for cell in record):
+            if any(map(str.strip, record)):
                 return previous + 1, record
             previous = self.reader.line_num  # type: ignore[attr-defined]
 

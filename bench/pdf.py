@@ -1,0 +1,222 @@
+"""PDF benchmark: 1,000- and 10,000-line invoices through the real rendering code, next to Chromium.
+
+    python bench/pdf.py [--lines 1000 10000] [--keep] [--no-chromium]
+
+Setup (not measured): a fresh SQLite database in a temporary folder, migrated; one customer with
+employees (about 20 lines each), line items inserted in bulk, the invoice built with
+`run_period` and approved with `lifecycle.approve`, exactly as in production.
+
+What is measured, for each invoice:
+  ours      invoice_html() (query + Jinja, in this process) + render_pdf_capped() (WeasyPrint
+            PDF/A-3b with the CSV attached, in the sandbox child, as the render job does). Seconds
+            are wall time of both; peak RSS is the child's own ru_maxrss (it reports it).
+  chromium  the same HTML file printed by headless Chromium (/usr/bin/chromium --print-to-pdf),
+            wall time including its start, like ours includes the child's start. Peak RSS is
+            ru_maxrss of the largest waited-for descendant (RUSAGE_CHILDREN), a lower bound.
+Targets: 1,000 lines at most Chromium's time (ratio <= 1.0) and under 400 MB; 10,000 lines under
+120 s and under 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.ingest import COURSES, FIRST, LAST, TERMS, make_app  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+TARGETS = {1000: {"ratio": 1.0, "rss_mb": 400}, 10000: {"seconds": 120, "rss_mb": 1024}}
+EXPENSE_TYPES = ("tuition", "materials", "tutoring", "fees", "other")
+
+
+def setup(app, sizes: list[int]) -> dict[int, int]:
+    """One customer per size with its lines, built and approved; returns {size: invoice id}."""
+    from flask_migrate import upgrade
+    from sqlalchemy import insert, select
+
+    from portal import accounts
+    from portal.extensions import db
+    from portal.invoicing import lifecycle
+    from portal.invoicing.build import run_period
+    from portal.models import Employee, Invoice, LineItem, Upload
+
+    rng = random.Random(20261101)
+    invoices = {}
+    with app.app_context():
+        upgrade()
+        partners = []
+        for p in (1, 2, 3):
+            partner = accounts.create_partner(slug=f"bench-partner-{p}", name=f"Bench Partner University {p}")
+            upload = Upload(
+                partner_id=partner.id,
+                filename=f"partner-{p}.csv",
+                storage_key=f"b/{p}",
+                sha256="0" * 64,
+                size_bytes=1,
+            )
+            db.session.add(upload)
+            db.session.flush()
+            partners.append((partner.id, upload.id))
+        now = dt.datetime.now(dt.UTC)
+        for size in sizes:
+            customer = accounts.create_customer(code=f"BENCH{size}", name=f"Bench Customer {size} Ltd")
+            employees = max(1, size // 20)
+            db.session.execute(
+                insert(Employee),
+                [
+                    {
+                        "customer_id": customer.id,
+                        "external_id": f"E{e:05d}",
+                        "name": f"{FIRST[e % len(FIRST)]} {LAST[(e // len(FIRST)) % len(LAST)]} {e}",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for e in range(employees)
+                ],
+            )
+            employee_ids = list(
+                db.session.scalars(select(Employee.id).where(Employee.customer_id == customer.id))
+            )
+            rows = []
+            for i in range(size):
+                partner_id, upload_id = rng.choice(partners)
+                amount = rng.randint(100, 900_000) * (-1 if rng.random() < 0.03 else 1)
+                rows.append(
+                    {
+                        "partner_id": partner_id,
+                        "customer_id": customer.id,
+                        "employee_id": rng.choice(employee_ids),
+                        "partner_reference": f"B{size}-{i:06d}",
+                        "expense_type": rng.choice(EXPENSE_TYPES),
+                        "amount_minor": amount,
+                        "currency": "USD",
+                        "service_date": dt.date(2026, 10, rng.randint(1, 31)),
+                        "description": rng.choice(COURSES),
+                        "term": rng.choice(TERMS) or None,
+                        "upload_id": upload_id,
+                        "source_row": i + 2,
+                        "fingerprint": "0" * 64,
+                        "created_at": now,
+                    }
+                )
+            db.session.execute(insert(LineItem), rows)
+            db.session.commit()
+            run_period(customer.id, "2026-10", force=True)
+            invoice = db.session.scalar(select(Invoice).where(Invoice.customer_id == customer.id))
+            lifecycle.approve(invoice, by=None)
+            db.session.commit()
+            invoices[size] = invoice.id
+    return invoices
+
+
+def ours(app, invoice_id: int) -> tuple[float, float, str, int, int]:
+    """The real path: HTML in the app, PDF in the sandbox child. Returns seconds, MB, html, pages, bytes."""
+    from pypdf import PdfReader
+
+    from portal.rendering.csv_export import invoice_csv
+    from portal.rendering.pdf import invoice_html, our_details_from_config
+    from portal.rendering.sandbox import render_pdf_capped
+
+    with app.app_context():
+        start = time.perf_counter()
+        csv_bytes = invoice_csv(invoice_id)
+        html = invoice_html(invoice_id, our_details=our_details_from_config())
+        result = render_pdf_capped(html, csv_bytes, filename_stem=f"bench-{invoice_id}")
+        seconds = time.perf_counter() - start
+    pages = len(PdfReader(__import__("io").BytesIO(result.pdf)).pages)
+    print(f"  (child layout+write {result.seconds:.2f} s of {seconds:.2f} s)", end="")
+    return seconds, result.peak_rss_kb / 1024, html, pages, len(result.pdf)
+
+
+def chromium(html: str, workdir: Path) -> tuple[float, float, int]:
+    """Headless Chromium printing the same HTML; returns seconds, MB (lower bound) and pages."""
+    from pypdf import PdfReader
+
+    page = workdir / "invoice.html"
+    out = workdir / "chromium.pdf"
+    page.write_text(html, encoding="utf-8")
+    out.unlink(missing_ok=True)
+    profile = tempfile.mkdtemp(prefix="bench-chromium-", dir=workdir)
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        f"--print-to-pdf={out}",
+        "--no-pdf-header-footer",
+        page.as_uri(),
+    ]
+    # A small Python wrapper runs Chromium so that RUSAGE_CHILDREN covers Chromium only, not our child.
+    wrapper = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True);"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    start = time.perf_counter()
+    done = subprocess.run(  # noqa: S603 - fixed command
+        [sys.executable, "-c", wrapper, *command], check=True, capture_output=True, timeout=600
+    )
+    seconds = time.perf_counter() - start
+    rss = int(done.stdout.split()[-1]) / 1024
+    return seconds, rss, len(PdfReader(str(out)).pages)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--lines", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (database, PDFs)")
+    parser.add_argument("--no-chromium", action="store_true")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-pdf-"))
+    app = make_app(f"sqlite:///{workdir / 'bench.db'}", workdir)
+    print(f"setup: {', '.join(str(n) for n in args.lines)}-line invoices in {workdir} ...", flush=True)
+    invoices = setup(app, args.lines)
+    use_chromium = not args.no_chromium and Path(CHROMIUM).exists()
+    failed = False
+    if use_chromium:  # warm the disk cache so neither side pays for a cold start alone
+        chromium("<html><body>warm-up</body></html>", workdir)
+    for size in args.lines:
+        seconds, rss_mb, html, pages, pdf_bytes = ours(app, invoices[size])
+        print(f"\n{size:,} lines ({pages} pages, {pdf_bytes / 1024:.0f} KiB PDF/A-3b with CSV)")
+        print(f"  ours      {seconds:8.2f} s   peak RSS {rss_mb:7.0f} MB  (WeasyPrint in the sandbox child)")
+        target = TARGETS.get(size, {})
+        checks = []
+        if "rss_mb" in target:
+            checks.append((f"RSS < {target['rss_mb']} MB", rss_mb < target["rss_mb"]))
+        if "seconds" in target:
+            checks.append((f"time < {target['seconds']} s", seconds < target["seconds"]))
+        if use_chromium:
+            c_seconds, c_rss, c_pages = chromium(html, workdir)
+            ratio = seconds / c_seconds
+            print(
+                f"  chromium  {c_seconds:8.2f} s   peak RSS {c_rss:7.0f} MB+ ({c_pages} pages, print-to-pdf)"
+            )
+            print(f"  ratio     {ratio:8.2f}   (ours / chromium)")
+            if "ratio" in target:
+                checks.append((f"ratio <= {target['ratio']}", ratio <= target["ratio"]))
+        for label, ok in checks:
+            failed |= not ok
+            print(f"  {'PASS' if ok else 'FAIL'}  {label}")
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
