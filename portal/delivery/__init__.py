@@ -1,0 +1,35 @@
+"""Delivery of approved invoices to each customer's channels: email, signed webhook, archive.
+
+`deliver_invoice` (queue `delivery`) starts one Delivery per channel; `attempt_delivery` runs each try.
+"""
+
+from portal.delivery.channels import AttemptResult, Channel, archive_key
+from portal.delivery.dispatch import (
+    MAX_ATTEMPTS,
+    DeliveryError,
+    DeliveryRetry,
+    DeliveryRow,
+    attempt_delivery,
+    deliver_invoice,
+    delivery_summary,
+    redeliver,
+    retry_schedule,
+)
+from portal.delivery.webhook_secrets import new_webhook_secret, rotate_secret
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "AttemptResult",
+    "Channel",
+    "DeliveryError",
+    "DeliveryRetry",
+    "DeliveryRow",
+    "archive_key",
+    "attempt_delivery",
+    "deliver_invoice",
+    "delivery_summary",
+    "new_webhook_secret",
+    "redeliver",
+    "retry_schedule",
+    "rotate_secret",
+]

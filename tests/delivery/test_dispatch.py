@@ -1,0 +1,149 @@
+"""Deliveries of an invoice: created once, delivered when all succeed, redelivery, retry schedule."""
+
+import random
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.delivery import (
+    MAX_ATTEMPTS,
+    DeliveryError,
+    attempt_delivery,
+    deliver_invoice,
+    delivery_summary,
+    new_webhook_secret,
+    redeliver,
+    retry_schedule,
+)
+from portal.delivery.dispatch import RETRY_BASE_SECONDS, RETRY_CAP_SECONDS, RETRY_JITTER
+from portal.extensions import db
+from portal.invoicing.lifecycle import void
+from portal.jobs.workers import drain
+from portal.models import AuditEvent, Delivery, DeliveryStatus, Invoice, InvoiceStatus, JobRecord
+from tests.delivery.conftest import add_channel, delivery_for
+
+HOURS_72 = 72 * 3600
+
+
+def status_of(app, invoice_id):
+    with app.app_context():
+        return db.session.get(Invoice, invoice_id).status
+
+
+def start(app, invoice_id):
+    with app.app_context():
+        return deliver_invoice(invoice_id)
+
+
+def test_invoice_becomes_delivered_when_every_delivery_succeeds(app, invoice_id, receiver):
+    receiver.secret = new_webhook_secret()
+    add_channel(app, "webhook", target=receiver.url, secret=receiver.secret)
+    start(app, invoice_id)
+    drain(app, queues=["delivery"])
+    assert status_of(app, invoice_id) == InvoiceStatus.DELIVERED
+    with app.app_context():
+        assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "invoice.delivered"))
+
+
+def test_invoice_stays_approved_while_a_delivery_has_not_succeeded(app, invoice_id, receiver):
+    receiver.secret = new_webhook_secret()
+    receiver.answer = 500
+    add_channel(app, "webhook", target=receiver.url, secret=receiver.secret)
+    start(app, invoice_id)
+    drain(app, queues=["delivery"])  # the archive succeeds, the webhook waits for its retry
+    assert status_of(app, invoice_id) == InvoiceStatus.APPROVED
+
+
+def test_deliver_invoice_twice_creates_each_delivery_once(app, invoice_id):
+    add_channel(app, "email")
+    first, second = start(app, invoice_id), start(app, invoice_id)
+    assert len(first["deliveries"]) == 2 and second["deliveries"] == []
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Delivery.id))) == 2
+        assert db.session.scalar(select(func.count(JobRecord.id)).where(JobRecord.queue == "delivery")) == 2
+
+
+def test_deliver_invoice_records_attempts_with_long_retry_schedule(app, invoice_id):
+    start(app, invoice_id)
+    with app.app_context():
+        record = db.session.scalar(select(JobRecord).where(JobRecord.queue == "delivery"))
+        assert record.max_attempts == MAX_ATTEMPTS
+        assert len(record.retry_intervals) == MAX_ATTEMPTS - 1 and sum(record.retry_intervals) >= HOURS_72
+
+
+def test_attempt_when_last_retry_fails_marks_delivery_failed(app, invoice_id, receiver):
+    receiver.secret = new_webhook_secret()
+    receiver.answer = 503
+    channel_id = add_channel(app, "webhook", target=receiver.url, secret=receiver.secret)
+    start(app, invoice_id)
+    delivery_id = delivery_for(app, invoice_id, channel_id).id
+    with app.app_context():
+        db.session.get(Delivery, delivery_id).attempts = MAX_ATTEMPTS - 1
+        db.session.commit()
+        result = attempt_delivery(delivery_id)  # returns: no retry is left
+    assert result["status"] == "failed"
+    assert delivery_for(app, invoice_id, channel_id).status == DeliveryStatus.FAILED
+
+
+def test_redeliver_resets_failed_delivery_and_it_succeeds(app, invoice_id, receiver):
+    receiver.secret = new_webhook_secret()
+    channel_id = add_channel(app, "webhook", target=receiver.url, secret=receiver.secret)
+    app.config["WEBHOOK_ALLOWLIST"] = []  # refused: fails for good
+    start(app, invoice_id)
+    drain(app, queues=["delivery"])
+    assert delivery_for(app, invoice_id, channel_id).status == DeliveryStatus.FAILED
+
+    app.config["WEBHOOK_ALLOWLIST"] = ["127.0.0.1"]  # an admin fixed the setting
+    with app.app_context():
+        details = redeliver(db.session.get(Invoice, invoice_id), by=None)
+        db.session.commit()
+    drain(app, queues=["delivery"])
+    assert details["requeued"] == [delivery_for(app, invoice_id, channel_id).id]
+    assert delivery_for(app, invoice_id, channel_id).status == DeliveryStatus.SUCCEEDED
+    assert status_of(app, invoice_id) == InvoiceStatus.DELIVERED
+
+
+def test_redeliver_writes_audit_event(app, invoice_id):
+    start(app, invoice_id)
+    with app.app_context():
+        redeliver(db.session.get(Invoice, invoice_id), by=None)
+        db.session.commit()
+        assert db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "delivery.redelivery_requested")
+        )
+
+
+def test_redeliver_when_invoice_void_is_refused(app, invoice_id):
+    with app.app_context():
+        invoice = db.session.get(Invoice, invoice_id)
+        void(invoice, by=None, reason="wrong customer")
+        with pytest.raises(DeliveryError, match="cannot be delivered"):
+            redeliver(invoice, by=None)
+
+
+def test_delivery_summary_lists_each_delivery_with_its_attempts(app, invoice_id):
+    add_channel(app, "email", target="ap@acme.example")
+    start(app, invoice_id)
+    drain(app, queues=["delivery"])
+    with app.app_context():
+        rows = delivery_summary(db.session.get(Invoice, invoice_id))
+        summary = [(row.channel.kind.value, row.delivery.status.value, len(row.attempts)) for row in rows]
+    assert summary == [("email", "succeeded", 1), ("archive", "succeeded", 1)]
+
+
+def test_retry_schedule_spans_72_hours_even_with_least_jitter():
+    class Lowest(random.Random):
+        def uniform(self, a, b):
+            return a
+
+    assert sum(retry_schedule(Lowest())) >= HOURS_72
+
+
+def test_retry_schedule_is_jittered():
+    assert retry_schedule(random.Random(1)) != retry_schedule(random.Random(2))
+
+
+def test_retry_schedule_stays_within_jitter_of_exponential_backoff():
+    for n, seconds in enumerate(retry_schedule()):
+        nominal = min(RETRY_BASE_SECONDS * 2**n, RETRY_CAP_SECONDS)
+        assert nominal * (1 - RETRY_JITTER) - 1 <= seconds <= nominal * (1 + RETRY_JITTER) + 1
