@@ -76,6 +76,14 @@ def load_config(instance_path: str | Path, environ: Mapping[str, str] | None = N
         "MAX_CONTENT_LENGTH": int(env.get("MAX_UPLOAD_MB", "50")) * 1024 * 1024,
         # The in-process worker runs only in embedded mode; tests run jobs explicitly instead.
         "INVOICE_REMINDER_DAYS": int(env.get("INVOICE_REMINDER_DAYS", "5")),
+        # Deliverables: our details on every PDF, and the caps of the separate rendering process.
+        "COMPANY_NAME": env.get("COMPANY_NAME", "Tuition Invoice Portal"),
+        "COMPANY_ADDRESS": env.get("COMPANY_ADDRESS", "1 Learning Way\nSpringfield, ST 00000\nUnited States"),
+        "RENDER_TIMEOUT_SECONDS": int(env.get("RENDER_TIMEOUT_SECONDS", "300")),
+        "RENDER_MEMORY_MB": int(env.get("RENDER_MEMORY_MB", "1536")),
+        "RENDER_THEN_DELIVER": _bool(env.get("RENDER_THEN_DELIVER"), default=True),
+        # Webhook hosts allowed to be private/loopback or plain http (comma-separated names, IPs, CIDRs).
+        "WEBHOOK_ALLOWLIST": [h.strip() for h in env.get("WEBHOOK_ALLOWLIST", "").split(",") if h.strip()],
         "EMBEDDED_WORKER": _bool(env.get("EMBEDDED_WORKER"), default=True),
         "JOB_SWEEP_SECONDS": int(env.get("JOB_SWEEP_SECONDS", "60")),
         # Only functions of these packages may run as jobs (a stored job names its function).

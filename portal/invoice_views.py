@@ -3,7 +3,7 @@ the per-employee lines, and document downloads. Each takes an invoice already ch
 
 from __future__ import annotations
 
-from flask import Response, render_template, request, stream_with_context
+from flask import render_template, request
 from sqlalchemy import select
 
 from portal import audit
@@ -11,7 +11,7 @@ from portal.extensions import db
 from portal.invoicing import queries
 from portal.invoicing.disputes import open_disputes
 from portal.models import Invoice, InvoiceDocument, InvoiceStatus, Partner
-from portal.storage import get_storage
+from portal.web import send_stored
 
 LINES_PAGE = 100
 
@@ -76,12 +76,13 @@ def download(invoice: Invoice, kind: str):
     doc = documents(invoice).get(kind)
     if doc is None:
         abort(404)
-    stream = get_storage().open(doc.storage_key)
     audit.record("invoice.downloaded", subject=invoice, details={"kind": kind, "sha256": doc.sha256})
     db.session.commit()
     mimetype = "application/pdf" if kind == "pdf" else "text/csv"
-    response = Response(stream_with_context(iter(lambda: stream.read(64 * 1024), b"")), mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{invoice.number}.{kind}"'
-    response.headers["Content-Length"] = str(doc.size_bytes)
-    response.headers["X-Content-SHA256"] = doc.sha256
-    return response
+    return send_stored(
+        doc.storage_key,
+        filename=f"{invoice.number}.{kind}",
+        mimetype=mimetype,
+        size=doc.size_bytes,
+        sha256=doc.sha256,
+    )

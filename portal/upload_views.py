@@ -44,6 +44,7 @@ from portal.upload_forms import (
     fill_mapping_form,
     mapping_form_to_profile,
 )
+from portal.web import send_stored
 
 PAGE_SIZE = 25
 PROBLEMS_PAGE_SIZE = 50
@@ -149,15 +150,15 @@ def upload_status(upload_id: int):
 def upload_file(upload_id: int):
     """Download the original file exactly as it was uploaded."""
     upload = get_or_404(Upload, upload_id)
-    stream = get_storage().open(upload.storage_key)
     audit.record("upload.downloaded", subject=upload, details={"sha256": upload.sha256})
     db.session.commit()
-    response = Response(
-        stream_with_context(iter(lambda: stream.read(64 * 1024), b"")), mimetype="application/octet-stream"
+    return send_stored(
+        upload.storage_key,
+        filename=upload.filename,
+        mimetype="application/octet-stream",
+        size=upload.size_bytes,
+        sha256=upload.sha256,
     )
-    response.headers["Content-Disposition"] = _attachment(upload.filename)
-    response.headers["Content-Length"] = str(upload.size_bytes)
-    return response
 
 
 def _attachment(filename: str) -> str:

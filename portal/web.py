@@ -38,3 +38,35 @@ def init_app(app: Flask) -> None:
             "frame-ancestors 'none'",
         )
         return response
+
+
+def send_stored(key: str, *, filename: str, mimetype: str, size: int, sha256: str | None = None):
+    """A download response streaming a stored file in chunks.
+
+    The generator needs no request context (it only reads the storage stream), so none is kept
+    alive while the body is sent; the stream is closed when the body ends or the client goes away.
+    """
+    from urllib.parse import quote
+
+    from flask import Response
+
+    from portal.storage import get_storage
+
+    stream = get_storage().open(key)
+
+    def chunks():
+        try:
+            while chunk := stream.read(64 * 1024):
+                yield chunk
+        finally:
+            stream.close()
+
+    response = Response(chunks(), mimetype=mimetype, direct_passthrough=True)
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    )
+    response.headers["Content-Length"] = str(size)
+    if sha256:
+        response.headers["X-Content-SHA256"] = sha256
+    return response

@@ -16,6 +16,7 @@ from portal.invoicing.periods import Period
 from portal.models import (
     Customer,
     Delivery,
+    DeliveryChannel,
     Dispute,
     DisputeStatus,
     Invoice,
@@ -235,3 +236,80 @@ def invoice_resolve(invoice_id: int):
         return redirect(url_for("admin.invoice", invoice_id=invoice_id))
     flash(f"Denial resolved: revision {revision.number} awaits the customer's approval.", "success")
     return redirect(url_for("admin.invoice", invoice_id=revision.id))
+
+
+@bp.route("/invoices/<int:invoice_id>/redeliver", methods=["POST"])
+def invoice_redeliver(invoice_id: int):
+    """Try the failed deliveries of an invoice again (and new channels added since)."""
+    from portal.delivery import DeliveryError, redeliver
+
+    inv = db.get_or_404(Invoice, invoice_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            redeliver(inv, by=current_user, include_succeeded=request.form.get("all") == "1")
+            db.session.commit()
+            flash(f"Redelivery of {inv.number} started.", "success")
+        except DeliveryError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    return redirect(url_for("admin.invoice", invoice_id=invoice_id))
+
+
+@bp.route("/customers")
+def customers():
+    """Customers with their schedule and delivery channels."""
+    rows = db.session.scalars(select(Customer).order_by(Customer.code)).all()
+    channels: dict[int, list[DeliveryChannel]] = {}
+    for channel in db.session.scalars(select(DeliveryChannel).order_by(DeliveryChannel.id)):
+        channels.setdefault(channel.customer_id, []).append(channel)
+    return render_template("admin/customers.html", customers=rows, channels=channels, form=EmptyForm())
+
+
+@bp.route("/customers/<int:customer_id>/channels", methods=["POST"])
+def channel_add(customer_id: int):
+    """Add an email, webhook or archive channel; a webhook's secret is shown once."""
+    from portal.delivery.manage import ChannelError, add_channel
+
+    customer = db.get_or_404(Customer, customer_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            channel, secret = add_channel(
+                customer, request.form.get("kind", ""), request.form.get("target", ""), by=current_user
+            )
+            db.session.commit()
+            message = f"Added {channel.kind.value} channel for {customer.code}."
+            if secret:
+                message += f" Signing secret (shown once, give it to the customer): {secret}"
+            flash(message, "success")
+        except ChannelError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    return redirect(url_for("admin.customers"))
+
+
+@bp.route("/channels/<int:channel_id>/toggle", methods=["POST"])
+def channel_toggle(channel_id: int):
+    from portal.delivery.manage import set_enabled
+
+    channel = db.get_or_404(DeliveryChannel, channel_id)
+    if EmptyForm().validate_on_submit():
+        set_enabled(channel, not channel.enabled, by=current_user)
+        db.session.commit()
+        flash(
+            f"{channel.kind.value.capitalize()} channel {'enabled' if channel.enabled else 'disabled'}.",
+            "success",
+        )
+    return redirect(url_for("admin.customers"))
+
+
+@bp.route("/channels/<int:channel_id>/rotate", methods=["POST"])
+def channel_rotate(channel_id: int):
+    """Rotate a webhook's signing secret; the new one is shown once."""
+    from portal.delivery import rotate_secret
+
+    channel = db.get_or_404(DeliveryChannel, channel_id)
+    if EmptyForm().validate_on_submit() and channel.kind.value == "webhook":
+        secret = rotate_secret(channel, by=current_user)
+        db.session.commit()
+        flash(f"New signing secret (shown once): {secret}", "success")
+    return redirect(url_for("admin.customers"))

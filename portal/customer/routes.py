@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.invoice_forms import ApproveForm, DenyForm
 from portal.invoicing import disputes, lifecycle, queries
 from portal.models import Employee, Invoice, InvoiceStatus
+from portal.models.base import utcnow
 from portal.tenancy import get_or_404, scoped
 
 
@@ -29,12 +30,24 @@ def index():
         .limit(50)
     ).all()
     employee_count = db.session.scalar(select(func.count()).select_from(scoped(Employee).subquery()))
+    today = utcnow().date()
     return render_template(
         "customer/index.html",
         customer=current_user.customer,
         waiting=waiting,
         history=history,
         employee_count=employee_count,
+        now=utcnow(),
+        charts=[
+            (
+                "Monthly spend by partner",
+                queries.monthly_spend(current_user.customer_id, "partner", today=today),
+            ),
+            (
+                "Monthly spend by expense type",
+                queries.monthly_spend(current_user.customer_id, "expense_type", today=today),
+            ),
+        ],
     )
 
 

@@ -62,6 +62,13 @@ def approve(invoice: Invoice, *, by: User | None, comment: str | None = None) ->
         actor=by,
         details={"number": invoice.number, "comment": invoice.decision_comment},
     )
+    # The deliverables are rendered (and then delivered) by a job recorded with the approval.
+    jobs.enqueue(
+        "portal.rendering.deliverables.render_invoice",
+        invoice.id,
+        queue="render",
+        description=f"Render {invoice.number}",
+    )
     return invoice.status
 
 

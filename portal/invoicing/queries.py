@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Employee, Invoice, InvoiceLine, InvoiceTotal, LineItem, Partner, Upload
+from portal.models import (
+    Employee,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    InvoiceTotal,
+    LineItem,
+    Partner,
+    Upload,
+)
 
 SORTS = {
     "employee": (Employee.name, LineItem.service_date, LineItem.id),
@@ -84,3 +95,64 @@ def revisions(invoice: Invoice) -> list[Invoice]:
             .order_by(Invoice.revision)
         )
     )
+
+
+PALETTE = ["#1d4ed8", "#059669", "#d97706", "#7c3aed", "#dc2626", "#0891b2", "#4b5563"]
+
+
+def monthly_spend(customer_id: int, dimension: str, *, today: dt.date, months: int = 12) -> dict:
+    """Approved spend per month for the last `months` periods, split by partner or expense type.
+
+    One currency per chart (the customer's most used one), so bars never add different currencies.
+    """
+    from portal.invoicing.periods import Period
+
+    periods = []
+    period = Period.of(today)
+    for _ in range(months):
+        period = period.previous
+        periods.append(period)
+    periods.reverse()
+    billed = (
+        Invoice.customer_id == customer_id,
+        Invoice.status.in_([InvoiceStatus.APPROVED, InvoiceStatus.DELIVERED]),
+    )
+    currency = db.session.scalar(
+        select(Invoice.currency)
+        .where(*billed)
+        .group_by(Invoice.currency)
+        .order_by(func.count().desc())
+        .limit(1)
+    )
+    if currency is None:
+        return {"currency": None, "periods": periods, "series": [], "max": 0}
+    rows = db.session.execute(
+        select(Invoice.period_start, InvoiceTotal.label, func.sum(InvoiceTotal.amount_minor))
+        .join(InvoiceTotal, InvoiceTotal.invoice_id == Invoice.id)
+        .where(
+            *billed,
+            Invoice.currency == currency,
+            InvoiceTotal.dimension == dimension,
+            Invoice.period_start >= periods[0].start,
+        )
+        .group_by(Invoice.period_start, InvoiceTotal.label)
+    ).all()
+    index = {p.start: i for i, p in enumerate(periods)}
+    series: dict[str, list[int]] = {}
+    for start, label, amount in rows:
+        if start in index:
+            series.setdefault(label, [0] * months)[index[start]] += int(amount)
+    ordered = sorted(series.items(), key=lambda item: -sum(item[1]))
+    if len(ordered) > len(PALETTE):  # the long tail is summed as "Other" so colours stay distinct
+        head, tail = ordered[: len(PALETTE) - 1], ordered[len(PALETTE) - 1 :]
+        ordered = [*head, ("Other", [sum(v[i] for _, v in tail) for i in range(months)])]
+    totals = [sum(values[i] for _, values in ordered if values[i] > 0) for i in range(months)]
+    return {
+        "currency": currency,
+        "periods": periods,
+        "series": [
+            {"label": label, "values": values, "color": PALETTE[i]}
+            for i, (label, values) in enumerate(ordered)
+        ],
+        "max": max(totals) if totals else 0,
+    }

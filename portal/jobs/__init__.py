@@ -95,6 +95,9 @@ def _resolve(path: str):
 
 @event.listens_for(db.session, "after_commit")
 def _push_after_commit(session) -> None:
+    # A savepoint ending (begin_nested) fires this too; only the outer commit makes jobs visible.
+    if session.in_nested_transaction():
+        return
     ids = session.info.pop("portal_jobs_to_push", [])
     if ids:
         push_to_rq(ids)
@@ -102,6 +105,8 @@ def _push_after_commit(session) -> None:
 
 @event.listens_for(db.session, "after_rollback")
 def _forget_after_rollback(session) -> None:
+    if session.in_nested_transaction():  # a savepoint rolled back; the outer transaction goes on
+        return
     session.info.pop("portal_jobs_to_push", None)
 
 
