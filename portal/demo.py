@@ -65,6 +65,7 @@ HEADER = (
     "Employee ID,Employee Name,Employer,Transaction ID,Fee Type,Amount,Currency,Date of Service,Course,Term\n"
 )
 COURSES = ["Intro to Accounting", "Data Analysis", "Project Management", "Business Writing", "Statistics I"]
+TERM = "Fall 2026"
 TYPES = [("Tuition", 120000), ("Books & Materials", 8999), ("Tutoring", 4500), ("Registration Fee", 2500)]
 
 
@@ -72,51 +73,59 @@ class DemoDataExists(Exception):
     pass
 
 
-def _demo_file(slug: str, start: int, count: int, extra: str = "") -> bytes:
-    """A partner file of `count` plausible lines for ACME and GLOBEX employees, plus `extra` rows."""
+def _demo_file(slug: str, period, start: int, count: int, customers, extra: str = "") -> bytes:
+    """A partner file of `count` plausible lines in `period` for the given customers' employees."""
     lines = [HEADER]
+    days = (period.end - period.start).days + 1
     for n in range(count):
-        code, prefix = ("ACME", "ACM") if n % 3 else ("GLOBEX", "GLO")
+        code = customers[n % len(customers)]
         kind, cents = TYPES[n % len(TYPES)]
         amount = cents + (n * 137) % 5000
+        day = period.start.replace(day=1 + (n * 7) % days)
         lines.append(
-            f"{prefix}-{1001 + n % 12},,{code},{slug.upper()[:3]}-{start + n},{kind},"
-            f'"{amount // 100:,}.{amount % 100:02d}",USD,10/{1 + n % 28:02d}/2026,'
-            f"{COURSES[n % len(COURSES)]},Fall 2026\n"
+            f"{code[:3]}-{1001 + (n // len(customers)) % 12},,{code},{slug.upper()[:3]}-{start + n},{kind},"
+            f'"{amount // 100:,}.{amount % 100:02d}",USD,{day:%m/%d/%Y},'
+            f"{COURSES[n % len(COURSES)]},{TERM}\n"
         )
-    return ("".join(lines) + extra).encode()
+    return ("".join(lines) + extra.replace("{date}", f"{period.start.replace(day=5):%m/%d/%Y}")).encode()
 
 
-def _demo_uploads() -> None:
-    """Send a clean file (with one unknown employee) and a file with problems, as a partner would."""
+def _demo_uploads(period) -> None:
+    """A month of partner files: clean ones from every partner (one with an unknown employee and
+    a few hundred lines for ACME), and one with problems that waits for the partner's review."""
     import io
 
     from portal import jobs
     from portal.ingest import pipeline
 
-    partner = db.session.scalar(select(Partner).where(Partner.slug == "state-university"))
-    clean = _demo_file(
-        partner.slug,
-        1,
-        40,
-        extra="ACM-9999,Jamie Newhire,ACME,STA-900,Tuition,950.00,USD,10/20/2026,Statistics I,Fall 2026\n",
-    )
-    flawed = _demo_file(
-        partner.slug,
-        100,
-        10,
-        extra=(
-            "ACM-1001,,ACME,STA-200,Tuition,12.345,USD,10/05/2026,Data Analysis,Fall 2026\n"
-            "ACM-1002,,NOPE,STA-201,Tuition,100.00,USD,10/05/2026,Data Analysis,Fall 2026\n"
-            "ACM-1003,,ACME,STA-1,Tuition,1.00,USD,10/05/2026,Data Analysis,Fall 2026\n"
-        ),
-    )
-    for name, data in (("october-statement.csv", clean), ("october-corrections.csv", flawed)):
+    month = period.start.strftime("%B").lower()
+    files = [
+        ("state-university", f"{month}-statement.csv", 1, 600, ["ACME", "ACME", "GLOBEX", "INITECH"],
+         "ACM-9999,Jamie Newhire,ACME,STA-900,Tuition,950.00,USD,{date},Statistics I,Fall 2026\n"),
+        ("codecraft-academy", f"codecraft-{month}.csv", 1, 60, ["ACME", "GLOBEX"], ""),
+        ("open-learning", f"open-learning-{month}.csv", 1, 30, ["INITECH", "GLOBEX"], ""),
+        ("state-university", f"{month}-corrections.csv", 500, 10, ["ACME"],
+         "ACM-1001,,ACME,STA-700,Tuition,12.345,USD,{date},Data Analysis,Fall 2026\n"
+         "ACM-1002,,NOPE,STA-701,Tuition,100.00,USD,{date},Data Analysis,Fall 2026\n"
+         "ACM-1003,,ACME,STA-1,Tuition,1.00,USD,{date},Data Analysis,Fall 2026\n"),
+    ]  # fmt: skip
+    for slug, name, start, count, customers, extra in files:
+        partner = db.session.scalar(select(Partner).where(Partner.slug == slug))
+        data = _demo_file(slug, period, start, count, customers, extra)
         upload = pipeline.receive_upload(
             partner, io.BytesIO(data), name, user=None, max_bytes=10 * 1024 * 1024
         )
         db.session.commit()
         jobs.run_job(upload.job_id)
+
+
+def _demo_invoices(period) -> None:
+    """Build last month's invoice of every demo customer, so each awaits its contact's decision."""
+    from portal.invoicing.build import run_period
+
+    for code, *_ in CUSTOMERS:
+        customer = db.session.scalar(select(Customer).where(Customer.code == code))
+        run_period(customer.id, period.key)
 
 
 def load_demo() -> list[tuple[str, str, str]]:
@@ -151,5 +160,10 @@ def load_demo() -> list[tuple[str, str, str]]:
         accounts.create_user(email=email, password=password, role=role, name=role.capitalize(), **extra)
         logins.append((role, email, password))
     db.session.commit()
-    _demo_uploads()
+    from portal.invoicing.periods import Period
+    from portal.models.base import utcnow
+
+    period = Period.of(utcnow().date()).previous
+    _demo_uploads(period)
+    _demo_invoices(period)
     return logins

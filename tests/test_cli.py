@@ -192,10 +192,20 @@ def test_db_is_empty_exit_status(runner, app):
 
 
 def test_seed_demo_sends_uploads_so_every_upload_page_has_content(app, runner):
-    from portal.models import LineItem, Upload, UploadStatus
+    from portal.models import Upload, UploadStatus
 
     runner.invoke(args=["seed-demo"])
     with app.app_context():
         statuses = db.session.scalars(select(Upload.status).order_by(Upload.id)).all()
-    assert statuses == [UploadStatus.IMPORTED, UploadStatus.NEEDS_REVIEW]
-    assert _count(app, LineItem) == 40
+    assert statuses == [UploadStatus.IMPORTED] * 3 + [UploadStatus.NEEDS_REVIEW]
+
+
+def test_seed_demo_leaves_an_invoice_awaiting_each_customer(app, runner):
+    from portal.models import Invoice, InvoiceStatus
+
+    runner.invoke(args=["seed-demo"])
+    with app.app_context():
+        invoices = db.session.execute(select(Invoice.number, Invoice.status, Invoice.line_count)).all()
+    assert {status for _, status, _ in invoices} == {InvoiceStatus.PENDING_APPROVAL}
+    assert len(invoices) == 3
+    assert max(count for *_, count in invoices) >= 300
