@@ -1,16 +1,27 @@
-"""The audit trail: who did what, when, to which object, for which tenant.
+"""The audit trail: who did what, when, to which object, for which tenant, as a hash chain.
 
-Events are only ever inserted (see portal/audit.py); the table is append-only by design.
+Events are only ever inserted (see portal/audit.py). Each carries its chain position `seq`, the
+hash of the event before it and its own hash over a canonical form of its content, so an edited,
+deleted or inserted row breaks the chain (`portal.audit.verify_chain`).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+import hashlib
+import itertools
+import json
+from datetime import UTC
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, event, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from portal.extensions import db
 from portal.models.base import UTCDateTime, utcnow
 from portal.models.users import User
+
+GENESIS_HASH = "0" * 64
+# Key of the PostgreSQL transaction-level advisory lock that serializes appends to the chain.
+CHAIN_LOCK_KEY = 7_310_421_000_001
 
 
 class AuditEvent(db.Model):
@@ -33,8 +44,108 @@ class AuditEvent(db.Model):
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
     ip: Mapped[str | None] = mapped_column(String(45))
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The chain: assigned at flush time by `_chain_new_events`, never by callers.
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True, index=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
 
     actor: Mapped[User | None] = relationship()
 
     def __repr__(self) -> str:
-        return f"<AuditEvent {self.action} {self.subject_type}:{self.subject_id}>"
+        return f"<AuditEvent {self.seq} {self.action} {self.subject_type}:{self.subject_id}>"
+
+
+def canonical(fields: dict) -> str:
+    """The text that is hashed: the event's content as JSON with sorted keys and no spaces.
+
+    `fields` holds the event's columns as stored (occurred_at an aware datetime, details a dict).
+    """
+    occurred_at = fields["occurred_at"]
+    if occurred_at.tzinfo is None:  # SQLite hands naive UTC back through raw SQL
+        occurred_at = occurred_at.replace(tzinfo=UTC)
+    doc = {
+        "seq": fields["seq"],
+        "occurred_at": occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor_id": fields["actor_id"],
+        "actor_label": fields["actor_label"],
+        "action": fields["action"],
+        "subject_type": fields["subject_type"],
+        "subject_id": fields["subject_id"],
+        "customer_id": fields["customer_id"],
+        "partner_id": fields["partner_id"],
+        "ip": fields["ip"],
+        "details": fields["details"],
+        "prev_hash": fields["prev_hash"],
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(fields: dict) -> str:
+    return hashlib.sha256(canonical(fields).encode("utf-8")).hexdigest()
+
+
+def event_fields(e: AuditEvent) -> dict:
+    return {
+        "seq": e.seq,
+        "occurred_at": e.occurred_at,
+        "actor_id": e.actor_id,
+        "actor_label": e.actor_label,
+        "action": e.action,
+        "subject_type": e.subject_type,
+        "subject_id": e.subject_id,
+        "customer_id": e.customer_id,
+        "partner_id": e.partner_id,
+        "ip": e.ip,
+        "details": e.details,
+        "prev_hash": e.prev_hash,
+    }
+
+
+_creation_order = itertools.count()
+
+
+@event.listens_for(AuditEvent, "init")
+def _remember_creation_order(target, args, kwargs):
+    target._chain_order = next(_creation_order)
+
+
+def _take_chain_lock(session: Session) -> None:
+    """Serialize appenders before the last event is read, so two writers never share a `seq`.
+
+    PostgreSQL: a transaction-level advisory lock, released at commit or rollback.
+    SQLite: the database write lock. pysqlite opens the transaction lazily at the first write, so a
+    no-op UPDATE makes sure this transaction holds the write lock (other writers wait on
+    busy_timeout) before the read below; the unique `seq` and `hash` are the last guard either way.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    elif connection.dialect.name == "sqlite":
+        connection.execute(text("UPDATE audit_events SET id = id WHERE 1 = 0"))
+
+
+@event.listens_for(Session, "before_flush")
+def _chain_new_events(session: Session, flush_context, instances) -> None:
+    """Give the events about to be inserted their seq, prev_hash and hash, in creation order."""
+    new = [obj for obj in session.new if isinstance(obj, AuditEvent) and obj.hash is None]
+    if not new:
+        return
+    new.sort(key=lambda e: getattr(e, "_chain_order", 0))
+    _take_chain_lock(session)
+    with session.no_autoflush:
+        last = session.execute(
+            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+        ).first()
+    seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS_HASH)
+    for e in new:
+        seq += 1
+        if e.occurred_at is None:
+            e.occurred_at = utcnow()
+        # Hash what the database will hand back: UTC, microseconds, JSON-normalized details.
+        e.occurred_at = e.occurred_at.astimezone(UTC)
+        e.details = json.loads(json.dumps(e.details or {}))
+        e.seq, e.prev_hash = seq, prev_hash
+        e.hash = prev_hash = event_hash(event_fields(e))
+
+
+__all__ = ["AuditEvent", "GENESIS_HASH", "canonical", "event_hash", "event_fields"]

@@ -1,5 +1,7 @@
 """Invoice pages: a customer's review and decision, an admin's list, generate now, void, resolve."""
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -266,3 +268,21 @@ def test_viewing_invoice_is_audited(app, client, auth, invoice_id):
     client.get(f"/customer/invoices/{invoice_id}")
     with app.app_context():
         assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "invoice.viewed")) is not None
+
+
+def test_every_customer_invoice_route_answers_404_to_another_customer(app, client, auth, invoice_id):
+    """Walk every customer route that takes an invoice id: another customer's invoice is a 404."""
+    auth.login("globex@globex.example")
+    rules = [
+        r
+        for r in app.url_map.iter_rules()
+        if r.endpoint.startswith("customer.") and "invoice_id" in r.arguments
+    ]
+    assert len(rules) >= 8
+    for rule in rules:
+        path = rule.rule.replace("<int:invoice_id>", str(invoice_id))
+        path = re.sub(r"<any\([^)]*\):[^>]+>", "pdf", path)
+        path = re.sub(r"<(?:int:)?[^>]+>", "1", path)
+        method = "GET" if "GET" in rule.methods else "POST"
+        response = client.open(path, method=method, data={"comment": "x", "reason": "Other", "details": "x"})
+        assert response.status_code == 404, (method, path, response.status_code)
