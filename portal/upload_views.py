@@ -44,7 +44,7 @@ from portal.upload_forms import (
     fill_mapping_form,
     mapping_form_to_profile,
 )
-from portal.web import send_stored
+from portal.web import attachment_header, send_stored
 
 PAGE_SIZE = 25
 PROBLEMS_PAGE_SIZE = 50
@@ -161,20 +161,13 @@ def upload_file(upload_id: int):
     )
 
 
-def _attachment(filename: str) -> str:
-    from urllib.parse import quote
-
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
-
-
 def upload_errors(upload_id: int):
     """The problem rows as CSV: the original row plus an error column, to fix and send again."""
     upload = get_or_404(Upload, upload_id)
     if upload.rejected + upload.conflicts == 0:
         abort(404)
     response = Response(stream_with_context(pipeline.error_file(upload)), mimetype="text/csv")
-    response.headers["Content-Disposition"] = _attachment(f"errors-upload-{upload.id}.csv")
+    response.headers["Content-Disposition"] = attachment_header(f"errors-upload-{upload.id}.csv")
     return response
 
 
@@ -308,7 +301,7 @@ def mapping_export(name: str):
         abort(404)
     body = json.dumps(version.profile, indent=2) + "\n"
     response = Response(body, mimetype="application/json")
-    response.headers["Content-Disposition"] = _attachment(
+    response.headers["Content-Disposition"] = attachment_header(
         f"mapping-{current_user.partner.slug}-{name}-v{version.version}.json"
     )
     return response

@@ -40,14 +40,20 @@ def init_app(app: Flask) -> None:
         return response
 
 
+def attachment_header(filename: str) -> str:
+    """Content-Disposition for a download: an ASCII fallback plus the exact UTF-8 name (RFC 6266)."""
+    from urllib.parse import quote
+
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
 def send_stored(key: str, *, filename: str, mimetype: str, size: int, sha256: str | None = None):
     """A download response streaming a stored file in chunks.
 
     The generator needs no request context (it only reads the storage stream), so none is kept
     alive while the body is sent; the stream is closed when the body ends or the client goes away.
     """
-    from urllib.parse import quote
-
     from flask import Response
 
     from portal.storage import get_storage
@@ -62,10 +68,7 @@ def send_stored(key: str, *, filename: str, mimetype: str, size: int, sha256: st
             stream.close()
 
     response = Response(chunks(), mimetype=mimetype, direct_passthrough=True)
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
-    )
+    response.headers["Content-Disposition"] = attachment_header(filename)
     response.headers["Content-Length"] = str(size)
     if sha256:
         response.headers["X-Content-SHA256"] = sha256
