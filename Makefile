@@ -45,4 +45,4 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from portal import create_app
 from portal.extensions import db
@@ -58,25 +58,60 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
+try:  # pytest-xdist provides `worker_id`; without it every test runs in one process ("master")
+    import xdist  # noqa: F401
+except ImportError:  # pragma: no cover
+
+    @pytest.fixture(scope="session")
+    def worker_id() -> str:
+        return "master"
+
+
+def _worker_index(worker_id: str) -> int:
+    """0 without pytest-xdist ("master"), else the worker's number (gw0, gw1, ...)."""
+    return int(worker_id[2:]) if worker_id.startswith("gw") else 0
+
+
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory) -> str:
-    """TEST_DATABASE_URL with its public schema rebuilt by the real migrations, once per run."""
+def redis_url(worker_id) -> str | None:
+    """TEST_REDIS_URL, with one database number per xdist worker so parallel workers never share one."""
+    return make_url_redis(TEST_REDIS_URL, _worker_index(worker_id)) if TEST_REDIS_URL else None
+
+
+def make_url_redis(url: str, index: int) -> str:
+    base, _, number = url.rpartition("/")
+    if not number.isdigit() or "/" not in url.split("://", 1)[1]:
+        base, number = url.rstrip("/"), "0"
+    return f"{base}/{(int(number) - index) % 16}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory, worker_id) -> str:
+    """TEST_DATABASE_URL (or, under xdist, one database per worker created next to it), with its
+    public schema rebuilt by the real migrations, once per run."""
     if not TEST_DATABASE_URL:
         if IN_CI:
             pytest.fail("CI must set TEST_DATABASE_URL (see .ci/run)")
         pytest.skip("PostgreSQL run skipped: TEST_DATABASE_URL is not set")
-    engine = create_engine(TEST_DATABASE_URL)
+    url = TEST_DATABASE_URL
+    if worker_id.startswith("gw"):
+        name = f"{make_url(url).database}_{worker_id}"
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = make_url(url).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
-    app = create_app(
-        {**_base_config(tmp_path_factory.mktemp("pg")), "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL}
-    )
+    app = create_app({**_base_config(tmp_path_factory.mktemp("pg")), "SQLALCHEMY_DATABASE_URI": url})
     _migrate(app)
     with app.app_context():
         db.engine.dispose()
-    return TEST_DATABASE_URL
+    return url
 
 
 def _truncate_all(url: str) -> None:
@@ -105,9 +140,10 @@ def app(backend, tmp_path, request):
             if IN_CI:
                 pytest.fail("CI must set TEST_REDIS_URL (see .ci/run)")
             pytest.skip("PostgreSQL run skipped: TEST_REDIS_URL is not set")
-        redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+        redis_url = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(redis_url).flushdb()
         _truncate_all(url)
-        config.update(SQLALCHEMY_DATABASE_URI=url, REDIS_URL=TEST_REDIS_URL)
+        config.update(SQLALCHEMY_DATABASE_URI=url, REDIS_URL=redis_url)
     app = create_app(config)
     yield app
     with app.app_context():

@@ -91,3 +91,6 @@ def quarantine_release():
         return redirect(url_for("admin.quarantine"))
     flash(f"Released {count} row(s) of {external_id} ({customer.code}) as {employee.name}.", "success")
     return redirect(url_for("admin.quarantine"))
+
+
+from portal.admin import console, dashboard  # noqa: E402,F401  (registers the console pages)

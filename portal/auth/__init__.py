@@ -85,4 +85,4 @@ def init_app(app) -> None:
         session["last_seen"] = now
         return None
 
-    from portal.auth import routes  # noqa: F401  (registers the views on bp)
+    from portal.auth import password, routes  # noqa: F401  (registers the views on bp)

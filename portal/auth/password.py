@@ -98,9 +98,7 @@ def set_password(token: str):
         user = grant.user
         user.set_password(form.password.data)  # bumps session_version: the link is now used
         user.active = True
-        audit.record(
-            "auth.password_set", subject=user, actor=user, details={"purpose": grant.purpose}
-        )
+        audit.record("auth.password_set", subject=user, actor=user, details={"purpose": grant.purpose})
         db.session.commit()
         flash("Your password is set. You can log in now.", "success")
         return redirect(url_for("auth.login"))

@@ -48,8 +48,10 @@ def read_token(token: str) -> PasswordToken:
         try:
             data = _serializer(purpose).loads(token, max_age=MAX_AGE[purpose])
         except SignatureExpired as exc:
-            hint = "Ask an administrator for a new invitation." if purpose == INVITE else (
-                "Ask for a new one on the “Forgot your password?” page."
+            hint = (
+                "Ask an administrator for a new invitation."
+                if purpose == INVITE
+                else ("Ask for a new one on the “Forgot your password?” page.")
             )
             raise TokenError(f"This link has expired. {hint}") from exc
         except BadSignature:

@@ -1,0 +1,96 @@
+"""Forms of the admin console: partners, customers, employees, users and their confirmations.
+
+Choices that come from the database (partners, customers) are filled in by the view.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+
+from portal.models import CustomerKind, PartnerKind, Role
+
+NONE = 0  # "no partner / no customer" in the tenant selects
+
+
+def _choices(enum_cls):
+    return [(m.value, m.value.capitalize()) for m in enum_cls]
+
+
+class PartnerForm(FlaskForm):
+    slug = StringField(
+        "Slug (used in file names and links, e.g. state-university)", validators=[Length(max=64)]
+    )
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    kind = SelectField("Kind", choices=_choices(PartnerKind))
+    currency = StringField(
+        "Default currency (ISO 4217, e.g. USD)", validators=[DataRequired(), Length(max=3)]
+    )
+    submit = SubmitField("Save partner")
+
+
+class CustomerForm(FlaskForm):
+    code = StringField("Code (e.g. ACME)", validators=[Length(max=32)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    kind = SelectField("Kind", choices=_choices(CustomerKind))
+    timezone = StringField("Time zone (e.g. America/New_York)", validators=[DataRequired(), Length(max=64)])
+    invoice_day = IntegerField(
+        "Invoice day (1-28)",
+        validators=[DataRequired(), NumberRange(1, 28, message="Choose a day from 1 to 28.")],
+    )
+    invoicing_enabled = BooleanField("Invoicing enabled")
+    submit = SubmitField("Save customer")
+
+
+class EmployeeForm(FlaskForm):
+    external_id = StringField("Employee ID", validators=[DataRequired(), Length(max=64)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    email = EmailField("Email (optional)", validators=[Optional(), Email(), Length(max=254)])
+    submit = SubmitField("Save employee")
+
+
+class RosterForm(FlaskForm):
+    file = FileField(
+        "Roster CSV (columns: external_id, name, email)", validators=[FileRequired("Choose a file.")]
+    )
+    submit = SubmitField("Import roster")
+
+
+class TenantFields:
+    """Role plus the partner or customer it belongs to; the view fills the choices."""
+
+    role = SelectField("Role", choices=_choices(Role))
+    partner = SelectField("Partner (for partner users)", coerce=int, choices=[(NONE, "—")])
+    customer = SelectField("Customer (for customer contacts)", coerce=int, choices=[(NONE, "—")])
+
+
+class InviteForm(TenantFields, FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    submit = SubmitField("Send invitation")
+
+
+class RoleForm(TenantFields, FlaskForm):
+    submit = SubmitField("Change role")
+
+
+class DeactivateForm(FlaskForm):
+    reason = TextAreaField(
+        "Reason (kept in the audit trail)",
+        validators=[DataRequired("Say why the account is deactivated."), Length(max=500)],
+    )
+    confirm = BooleanField(
+        "I understand that this user is logged out now and cannot log in again until reactivated",
+        validators=[DataRequired("Tick this box to confirm.")],
+    )
+    submit = SubmitField("Deactivate user")
