@@ -287,35 +287,48 @@ def upload_mapping_preview(upload_id: int):
 # --- mapping profiles (partner's own) --------------------------------------------------------------
 
 
-def mappings():
-    """The partner's mapping profiles: the newest version of each, with export and import."""
-    partner: Partner = current_user.partner
+def _mapping_partner(partner_id: int | None) -> tuple[Partner, dict]:
+    """The partner whose profiles are shown: a partner user's own, or (admins) the one in the URL."""
+    if current_user.role == Role.PARTNER:
+        return current_user.partner, {}
+    return db.get_or_404(Partner, partner_id), {"partner_id": partner_id}
+
+
+def mappings(partner_id: int | None = None):
+    """A partner's mapping profiles: the newest version of each, with export and import."""
+    partner, url_args = _mapping_partner(partner_id)
     versions = pipeline.latest_profiles(partner.id)
-    return render_template("uploads/mappings.html", versions=versions, form=MappingImportForm())
+    return render_template(
+        "uploads/mappings.html",
+        versions=versions,
+        form=MappingImportForm(),
+        partner=partner,
+        url_args=url_args,
+    )
 
 
-def mapping_export(name: str):
+def mapping_export(name: str, partner_id: int | None = None):
     """Download the newest version of profile `name` as the documented JSON file."""
-    version = next((v for v in pipeline.latest_profiles(current_user.partner_id) if v.name == name), None)
+    partner, _ = _mapping_partner(partner_id)
+    version = next((v for v in pipeline.latest_profiles(partner.id) if v.name == name), None)
     if version is None:
         abort(404)
     body = json.dumps(version.profile, indent=2) + "\n"
     response = Response(body, mimetype="application/json")
     response.headers["Content-Disposition"] = attachment_header(
-        f"mapping-{current_user.partner.slug}-{name}-v{version.version}.json"
+        f"mapping-{partner.slug}-{name}-v{version.version}.json"
     )
     return response
 
 
-def mapping_import():
+def mapping_import(partner_id: int | None = None):
     """Save an uploaded JSON profile as a new version; every problem in it is listed."""
+    partner, url_args = _mapping_partner(partner_id)
     form = MappingImportForm()
     if form.validate_on_submit():
         try:
             data = json.load(io.TextIOWrapper(form.file.data.stream, encoding="utf-8-sig"))
-            version = pipeline.save_mapping(
-                current_user.partner, data, name=form.name.data, user=current_user
-            )
+            version = pipeline.save_mapping(partner, data, name=form.name.data, user=current_user)
             db.session.commit()
             flash(f"Saved profile '{version.name}' version {version.version}.", "success")
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -326,7 +339,7 @@ def mapping_import():
     else:
         for message in itertools.chain.from_iterable(form.errors.values()):
             flash(message, "error")
-    return redirect(url_for(_ep("mappings")))
+    return redirect(url_for(_ep("mappings"), **url_args))
 
 
 def register_upload_views(bp: Blueprint, *, list_rule: str) -> None:
@@ -350,10 +363,12 @@ def register_upload_views(bp: Blueprint, *, list_rule: str) -> None:
     )
 
 
-def register_mapping_views(bp: Blueprint) -> None:
-    bp.add_url_rule("/mappings", "mappings", mappings)
-    bp.add_url_rule("/mappings/<name>.json", "mapping_export", mapping_export)
-    bp.add_url_rule("/mappings/import", "mapping_import", mapping_import, methods=["POST"])
+def register_mapping_views(bp: Blueprint, *, prefix: str = "") -> None:
+    """Mapping profile pages: a partner's own (prefix ""), or any partner's for admins
+    (prefix "/partners/<int:partner_id>")."""
+    bp.add_url_rule(f"{prefix}/mappings", "mappings", mappings)
+    bp.add_url_rule(f"{prefix}/mappings/<name>.json", "mapping_export", mapping_export)
+    bp.add_url_rule(f"{prefix}/mappings/import", "mapping_import", mapping_import, methods=["POST"])
 
 
 __all__ = ["register_mapping_views", "register_upload_views"]

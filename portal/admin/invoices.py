@@ -17,6 +17,7 @@ from portal.models import (
     Customer,
     Delivery,
     DeliveryChannel,
+    DeliveryStatus,
     Dispute,
     DisputeStatus,
     Invoice,
@@ -313,3 +314,18 @@ def channel_rotate(channel_id: int):
         db.session.commit()
         flash(f"New signing secret (shown once): {secret}", "success")
     return redirect(url_for("admin.customers"))
+
+
+@bp.route("/deliveries")
+def deliveries():
+    """Every delivery, newest first, filtered by status; failed ones link to their invoice to redeliver."""
+    status = request.args.get("status", "")
+    stmt = select(Delivery).order_by(Delivery.id.desc()).limit(200)
+    if status in {s.value for s in DeliveryStatus}:
+        stmt = stmt.where(Delivery.status == DeliveryStatus(status))
+    return render_template(
+        "admin/deliveries.html",
+        deliveries=db.session.scalars(stmt).all(),
+        status=status,
+        statuses=list(DeliveryStatus),
+    )

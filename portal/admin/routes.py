@@ -10,9 +10,10 @@ from portal.extensions import db
 from portal.ingest import pipeline
 from portal.models import AuditEvent, Customer, Employee, JobRecord, JobStatus, Partner, User
 from portal.upload_forms import EmptyForm
-from portal.upload_views import register_upload_views
+from portal.upload_views import register_mapping_views, register_upload_views
 
 register_upload_views(bp, list_rule="/uploads")
+register_mapping_views(bp, prefix="/partners/<int:partner_id>")
 
 from portal.admin import invoices as _invoices  # noqa: E402,F401  (registers the invoice pages)
 

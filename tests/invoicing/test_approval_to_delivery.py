@@ -38,3 +38,16 @@ def test_approved_invoice_is_rendered_archived_and_delivered(app, billing, clien
     assert first.data == second.data
     page = client.get(f"/customer/invoices/{invoice_id}").data.decode()
     assert "Download PDF" in page and "succeeded" in page
+
+
+def test_admin_deliveries_page_lists_and_filters(app, billing, client, auth):
+    billing.add(100, "2026-10-03")
+    build(app)
+    with app.app_context():
+        lifecycle.approve(db.session.scalar(select(Invoice)), by=None)
+        db.session.commit()
+    drain(app)
+    drain(app)
+    auth.login("admin@example.com")
+    assert "ACME-2026-10-1" in client.get("/admin/deliveries?status=succeeded").data.decode()
+    assert "ACME-2026-10-1" not in client.get("/admin/deliveries?status=failed").data.decode()

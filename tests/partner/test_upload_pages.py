@@ -310,3 +310,21 @@ def test_mapping_for_new_layout_proposes_its_own_profile_name(app, partner_clien
     assert re.search(r"<input[^>]*name=\"name\"[^>]*value=\"odd-layout\"", page), re.findall(
         r"<input[^>]*name=\"name\"[^>]*>", page
     )
+
+
+def test_admin_manages_a_partners_mapping_profiles(app, client, auth, partner):
+    auth.login("admin@example.com")
+    page = client.get(f"/admin/partners/{partner}/mappings").data.decode()
+    assert "Mapping profiles of State University" in page and "default" in page
+    assert json.loads(client.get(f"/admin/partners/{partner}/mappings/default.json").data) == PROFILE
+    page = client.post(
+        f"/admin/partners/{partner}/mappings/import",
+        data={"file": (io.BytesIO(json.dumps(PROFILE).encode()), "p.json"), "name": "default"},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    ).data.decode()
+    assert "Saved profile &#39;default&#39; version 2." in page
+
+
+def test_partner_cannot_reach_admin_mapping_pages(partner_client, partner):
+    assert partner_client.get(f"/admin/partners/{partner}/mappings").status_code == 403
