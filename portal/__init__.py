@@ -28,7 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from portal import auth, cli, errors, jobs, storage, web
+    from portal import auth, cli, cli_audit, errors, jobs, storage, web
     from portal.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -42,6 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     web.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
+    cli_audit.init_app(app)
 
     from portal.admin import bp as admin_bp
     from portal.auth import bp as auth_bp

@@ -94,4 +94,8 @@ def quarantine_release():
     return redirect(url_for("admin.quarantine"))
 
 
-from portal.admin import console, dashboard  # noqa: E402,F401  (registers the console pages)
+from portal.admin import (  # noqa: E402,F401  (registers the console pages)
+    audit_views,  # noqa: E402,F401  (registers the audit pages)
+    console,
+    dashboard,
+)

@@ -14,4 +14,4 @@ def guard():
     return None
 
 
-from portal.customer import routes  # noqa: E402,F401
+from portal.customer import routes, trail  # noqa: E402,F401

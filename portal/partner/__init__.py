@@ -14,4 +14,4 @@ def guard():
     return None
 
 
-from portal.partner import routes  # noqa: E402,F401
+from portal.partner import routes, trail  # noqa: E402,F401
