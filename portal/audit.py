@@ -188,3 +188,18 @@ PLAIN_WORDS = {
 def describe(action: str) -> str:
     """An action in plain words for customers and partners ("invoice.viewed" -> "Invoice viewed")."""
     return PLAIN_WORDS.get(action) or action.replace(".", " ").replace("_", " ").capitalize()
+
+
+def subject_trail(subject, *, user: User) -> list[tuple[AuditEvent, str]]:
+    """The events about one object that `user`'s tenant may see, newest first, with plain words.
+
+    Scoped by the tenancy helper, so a customer sees only its own events and a partner its own.
+    """
+    from portal.tenancy import scoped
+
+    events = db.session.scalars(
+        scoped(AuditEvent, user)
+        .where(AuditEvent.subject_type == type(subject).__name__, AuditEvent.subject_id == str(subject.id))
+        .order_by(AuditEvent.seq.desc())
+    ).all()
+    return [(event, describe(event.action)) for event in events]

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from flask import render_template
 from flask_login import current_user
-from sqlalchemy import select
 
-from portal.audit import describe
-from portal.extensions import db
-from portal.models import AuditEvent, Upload
+from portal.audit import subject_trail
+from portal.models import Upload
 from portal.partner import bp
 from portal.tenancy import get_or_404
 
@@ -20,17 +18,8 @@ from portal.tenancy import get_or_404
 def upload_trail(upload_id: int):
     """Who did what to this upload and when, newest first; another partner's upload is 404."""
     upload = get_or_404(Upload, upload_id)
-    events = db.session.scalars(
-        select(AuditEvent)
-        .where(
-            AuditEvent.subject_type == "Upload",
-            AuditEvent.subject_id == str(upload.id),
-            AuditEvent.partner_id == current_user.partner_id,
-        )
-        .order_by(AuditEvent.seq.desc())
-    ).all()
     return render_template(
         "audit/trail.html",
         title=f"History of upload {upload.filename}",
-        events=[(e, describe(e.action)) for e in events],
+        events=subject_trail(upload, user=current_user),
     )
