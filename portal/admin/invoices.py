@@ -45,6 +45,10 @@ def _generate_form() -> GenerateForm:
 @bp.route("/invoices")
 def invoices():
     """Every invoice, newest first, filtered by status, customer and period; plus the latest runs."""
+    return _render_invoices(_generate_form())
+
+
+def _render_invoices(form: GenerateForm):
     page = max(request.args.get("page", 1, type=int), 1)
     stmt = select(Invoice).join(Customer).order_by(Invoice.id.desc())
     status = request.args.get("status", "")
@@ -73,7 +77,7 @@ def invoices():
         total=total,
         statuses=list(InvoiceStatus),
         filters={"status": status, "customer": code, "period": period},
-        form=_generate_form(),
+        form=form,
     )
 
 
@@ -81,11 +85,8 @@ def invoices():
 def invoices_generate():
     """Queue a customer's invoice run for a period now (creates only what is missing)."""
     form = _generate_form()
-    if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for message in errors:
-                flash(message, "error")
-        return redirect(url_for("admin.invoices"))
+    if not form.validate_on_submit():  # the errors are shown next to their fields
+        return _render_invoices(form), 400
     customer = db.session.scalar(select(Customer).where(Customer.code == form.customer.data))
     if customer is None:
         abort(404)
@@ -109,7 +110,10 @@ def invoices_generate():
 @bp.route("/invoices/<int:invoice_id>")
 def invoice(invoice_id: int):
     """One invoice (any revision): summary, totals, its lines, and the actions its status allows."""
-    inv = db.get_or_404(Invoice, invoice_id)
+    return _render_invoice(db.get_or_404(Invoice, invoice_id), ReasonForm())
+
+
+def _render_invoice(inv: Invoice, void_form: ReasonForm):
     can_resolve = inv.status == InvoiceStatus.DENIED and inv.resolved_at is None
     context = invoice_views.lines_context(inv, can_dispute=False)
     if can_resolve:  # the resolution form lists every line at once
@@ -119,7 +123,7 @@ def invoice(invoice_id: int):
         invoice=inv,
         totals=queries.totals(inv),
         revisions=queries.revisions(inv),
-        void_form=ReasonForm(),
+        void_form=void_form,
         form=EmptyForm(),
         can_resolve=can_resolve,
         documents=invoice_views.documents(inv),
@@ -154,7 +158,7 @@ def document(invoice_id: int, kind: str):
 
 
 @bp.route("/disputes")
-def disputes_queue():
+def disputes_queue(errors: dict[int, str] | None = None):
     """Open line disputes, oldest first, each with the line and the invoice it was flagged on."""
     rows = db.session.execute(
         select(Dispute, LineItem, Invoice)
@@ -163,7 +167,7 @@ def disputes_queue():
         .where(Dispute.status == DisputeStatus.OPEN)
         .order_by(Dispute.created_at)
     ).all()
-    return render_template("admin/disputes.html", rows=rows, form=EmptyForm())
+    return render_template("admin/disputes.html", rows=rows, form=EmptyForm(), errors=errors or {})
 
 
 @bp.route("/disputes/<int:dispute_id>/resolve", methods=["POST"])
@@ -179,6 +183,10 @@ def dispute_resolve(dispute_id: int):
             supplemental = disputes.rebill([dispute], by=current_user, reason=reason)
             message = f"Re-billed on {supplemental.number}, which awaits the customer's approval."
         elif action == "reject":
+            if not reason.strip():  # shown next to the reason field of this dispute
+                return disputes_queue(
+                    {dispute.id: "A reason is required to reject a line back to the partner."}
+                ), 400
             disputes.reject(dispute, by=current_user, reason=reason)
             message = "Line rejected back to the partner."
         else:
@@ -196,9 +204,8 @@ def invoice_void(invoice_id: int):
     """Void an invoice with a reason (its lines return to unbilled)."""
     inv = db.get_or_404(Invoice, invoice_id)
     form = ReasonForm()
-    if not form.validate_on_submit():
-        flash("A reason is required to void an invoice.", "error")
-        return redirect(url_for("admin.invoice", invoice_id=invoice_id))
+    if not form.validate_on_submit():  # the error is shown next to the reason field
+        return _render_invoice(inv, form), 400
     try:
         lifecycle.void(inv, by=current_user, reason=form.reason.data)
         db.session.commit()
@@ -259,11 +266,17 @@ def invoice_redeliver(invoice_id: int):
 @bp.route("/customers")
 def customers():
     """Customers with their schedule and delivery channels."""
+    return _render_customers({})
+
+
+def _render_customers(errors: dict[int, dict]):
     rows = db.session.scalars(select(Customer).order_by(Customer.code)).all()
     channels: dict[int, list[DeliveryChannel]] = {}
     for channel in db.session.scalars(select(DeliveryChannel).order_by(DeliveryChannel.id)):
         channels.setdefault(channel.customer_id, []).append(channel)
-    return render_template("admin/customers.html", customers=rows, channels=channels, form=EmptyForm())
+    return render_template(
+        "admin/customers.html", customers=rows, channels=channels, form=EmptyForm(), errors=errors
+    )
 
 
 @bp.route("/customers/<int:customer_id>/channels", methods=["POST"])
@@ -278,13 +291,15 @@ def channel_add(customer_id: int):
                 customer, request.form.get("kind", ""), request.form.get("target", ""), by=current_user
             )
             db.session.commit()
-            message = f"Added {channel.kind.value} channel for {customer.code}."
-            if secret:
-                message += f" Signing secret (shown once, give it to the customer): {secret}"
-            flash(message, "success")
-        except ChannelError as exc:
+        except ChannelError as exc:  # shown next to the field it names, with what was typed kept
             db.session.rollback()
-            flash(str(exc), "error")
+            field, _, message = str(exc).partition(": ")
+            values = {"kind": request.form.get("kind", ""), "target": request.form.get("target", "")}
+            return _render_customers({customer.id: {"field": field, "message": message, **values}}), 400
+        message = f"Added {channel.kind.value} channel for {customer.code}."
+        if secret:
+            message += f" Signing secret (shown once, give it to the customer): {secret}"
+        flash(message, "success")
     return redirect(url_for("admin.customers"))
 
 

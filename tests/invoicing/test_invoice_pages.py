@@ -123,18 +123,16 @@ def test_admin_generate_now_runs_build_job(app, client, auth, billing):
 
 def test_admin_generate_now_when_bad_period_explains(client, auth, billing):
     auth.login("admin@example.com")
-    page = client.post(
-        "/admin/invoices/generate", data={"customer": "ACME", "period": "10/2026"}, follow_redirects=True
-    )
-    assert "Write the period as YYYY-MM." in page.data.decode()
+    page = client.post("/admin/invoices/generate", data={"customer": "ACME", "period": "10/2026"})
+    assert page.status_code == 400
+    assert 'class="field-error">Write the period as YYYY-MM.</small>' in page.data.decode()
 
 
 def test_admin_void_requires_reason_then_voids(app, client, auth, invoice_id):
     auth.login("admin@example.com")
-    page = client.post(
-        f"/admin/invoices/{invoice_id}/void", data={"reason": ""}, follow_redirects=True
-    ).data.decode()
-    assert "A reason is required to void an invoice." in page
+    response = client.post(f"/admin/invoices/{invoice_id}/void", data={"reason": ""})
+    assert response.status_code == 400
+    assert 'class="field-error">A reason is required.</small>' in response.data.decode()
     client.post(f"/admin/invoices/{invoice_id}/void", data={"reason": "Duplicate run"})
     assert _status(app, invoice_id) == "void"
 
@@ -286,3 +284,23 @@ def test_every_customer_invoice_route_answers_404_to_another_customer(app, clien
         method = "GET" if "GET" in rule.methods else "POST"
         response = client.open(path, method=method, data={"comment": "x", "reason": "Other", "details": "x"})
         assert response.status_code == 404, (method, path, response.status_code)
+
+
+def test_admin_reject_dispute_without_reason_explains_next_to_field(app, client, auth, invoice_id):
+    from portal.models import Dispute
+
+    auth.login("contact@acme.example")
+    client.post(
+        f"/customer/invoices/{invoice_id}/lines/{_line_id(app, 4500)}/dispute", data={"comment": "No"}
+    )
+    client.post(f"/customer/invoices/{invoice_id}/approve-undisputed", data={})
+    auth.logout()
+    auth.login("admin@example.com")
+    with app.app_context():
+        dispute_id = db.session.scalar(select(Dispute.id))
+    response = client.post(f"/admin/disputes/{dispute_id}/resolve", data={"action": "reject", "reason": ""})
+    assert response.status_code == 400
+    assert (
+        'class="field-error">A reason is required to reject a line back to the partner.'
+        in response.data.decode()
+    )
