@@ -101,7 +101,11 @@ def verify_chain(batch: int = 5000) -> tuple[bool, int, dict | None]:
     Returns (ok, events checked, first_bad): first_bad names the first event whose seq does not
     follow the one before (an event was deleted or renumbered), whose prev_hash is not the previous
     event's hash (one was inserted or deleted), or whose hash does not match its content (edited).
+    The head seen by the last successful verification (kept in Redis) is checked too, so events cut
+    off the end of the chain since then are found as well.
     """
+    anchor = last_verification() or {}
+    anchor_seq, anchor_hash = anchor.get("head_seq"), anchor.get("head_hash")
     count, expected_seq, prev_hash = 0, 1, GENESIS_HASH
     last_seq = 0
     while True:
@@ -110,7 +114,7 @@ def verify_chain(batch: int = 5000) -> tuple[bool, int, dict | None]:
             select(*_CHAIN_COLUMNS).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
         ).all()
         if not rows:
-            return True, count, None
+            break
         for e in rows:
             reason = None
             if e.seq != expected_seq:
@@ -121,13 +125,34 @@ def verify_chain(batch: int = 5000) -> tuple[bool, int, dict | None]:
                 )
             elif e.hash != event_hash(e._mapping):
                 reason = "hash does not match the event's content (the event was edited)"
+            elif anchor_seq == e.seq and anchor_hash and e.hash != anchor_hash:
+                reason = "this event differs from the one the last verification saw (chain rewritten)"
             if reason:
                 return False, count, {"seq": e.seq, "id": e.id, "reason": reason}
             count += 1
             expected_seq, prev_hash, last_seq = e.seq + 1, e.hash, e.seq
+    if anchor_seq and anchor_seq > last_seq:
+        return (
+            False,
+            count,
+            {
+                "seq": anchor_seq,
+                "id": None,
+                "reason": f"the chain ends at seq {last_seq}, but an earlier verification saw "
+                f"seq {anchor_seq} (events were removed from the end)",
+            },
+        )
+    return True, count, None
 
 
 VERIFICATION_KEY = "audit:last_verification"
+
+
+def _chain_head() -> tuple[int | None, str | None]:
+    row = db.session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    return (row.seq, row.hash) if row else (None, None)
 
 
 def remember_verification(ok: bool, count: int, first_bad: dict | None) -> dict:
@@ -139,6 +164,11 @@ def remember_verification(ok: bool, count: int, first_bad: dict | None) -> dict:
     from portal import jobs
 
     result = {"ok": ok, "count": count, "first_bad": first_bad, "at": utcnow().isoformat()}
+    previous = last_verification() or {}
+    if ok:  # the head this verification vouched for; the next one checks it is still there
+        result["head_seq"], result["head_hash"] = _chain_head()
+    else:  # keep the last good head, so a broken chain cannot erase the evidence
+        result["head_seq"], result["head_hash"] = previous.get("head_seq"), previous.get("head_hash")
     try:
         jobs.get_connection().set(VERIFICATION_KEY, json.dumps(result))
     except redis.RedisError:

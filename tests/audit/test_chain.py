@@ -175,3 +175,28 @@ def test_cli_verify_when_chain_broken_names_event_and_fails(app, audit_runner):
     result = audit_runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 1
     assert f"chain broken at event seq 2 (id {event_id}): hash does not match" in result.output
+
+
+def test_verify_when_events_cut_off_the_end_after_a_good_verification_detects_it(app, backend):
+    from sqlalchemy import text as sql_text
+
+    from portal import accounts, audit
+    from portal.extensions import db
+
+    with app.app_context():
+        for n in range(3):
+            accounts.create_partner(slug=f"tail-{n}", name=f"Tail {n}")
+        db.session.commit()
+        ok, count, _ = audit.verify_chain()
+        audit.remember_verification(ok, count, None)
+        assert ok
+        head = db.session.execute(sql_text("SELECT MAX(seq) FROM audit_events")).scalar()
+        if backend == "postgresql":
+            db.session.execute(sql_text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+        db.session.execute(sql_text("DELETE FROM audit_events WHERE seq = :s"), {"s": head})
+        if backend == "postgresql":
+            db.session.execute(sql_text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
+        db.session.commit()
+        ok, _, bad = audit.verify_chain()
+    assert not ok
+    assert "events were removed from the end" in bad["reason"]
