@@ -48,7 +48,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.ingest import COURSES, FIRST, LAST, TERMS, _conninfo, drop_database, make_app  # noqa: E402
+from bench.ingest import (  # noqa: E402
+    COURSES,
+    FIRST,
+    LAST,
+    LINE_COLUMNS,
+    TERMS,
+    _conninfo,
+    drop_database,
+    make_app,
+)
 from bench.ingest import reset_database as _reset_database  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_invoices"
@@ -57,22 +66,6 @@ PERIOD = "2026-10"
 EXTRA_INDEX = "CREATE INDEX bench_line_items_invoice_id ON line_items (invoice_id)"
 EXPENSE_TYPES = ("tuition", "materials", "tutoring", "fees", "other")
 CREATED_AT = "2026-11-01 00:00:00+00"
-LINE_COLUMNS = (
-    "partner_id",
-    "customer_id",
-    "employee_id",
-    "partner_reference",
-    "expense_type",
-    "amount_minor",
-    "currency",
-    "service_date",
-    "description",
-    "term",
-    "upload_id",
-    "source_row",
-    "fingerprint",
-    "created_at",
-)
 BASELINE_SQL = (
     "SELECT customer_id, currency, SUM(amount_minor), COUNT(*) FROM line_items GROUP BY customer_id, currency"
 )

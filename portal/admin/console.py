@@ -53,6 +53,20 @@ def _plain(value):
     return value.value if isinstance(value, enum.Enum) else value
 
 
+def save_edit(obj, values: dict, action: str, label: str, **scope) -> None:
+    """Apply an admin's edit: audit `action` with only the changed fields (before/after), commit, say so.
+
+    Nothing changed means no event and no commit.
+    """
+    change = apply_changes(obj, values)
+    if not change["after"]:
+        flash("Nothing changed.", "info")
+        return
+    audit.record(action, subject=obj, details=change, **scope)
+    db.session.commit()
+    flash(f"{label} saved.", "success")
+
+
 def apply_changes(obj, values: dict) -> dict:
     """Set `values` on `obj`; return {"before": ..., "after": ...} of the fields that changed."""
     before, after = {}, {}
@@ -154,13 +168,7 @@ def partner_edit(partner_id: int):
         except accounts.ValidationError as exc:
             _form_error(form, exc)
         else:
-            change = apply_changes(partner, values)
-            if change["after"]:
-                audit.record("partner.updated", subject=partner, partner_id=partner.id, details=change)
-                db.session.commit()
-                flash(f"Partner {partner.name} saved.", "success")
-            else:
-                flash("Nothing changed.", "info")
+            save_edit(partner, values, "partner.updated", f"Partner {values['name']}", partner_id=partner.id)
             return redirect(url_for("admin.partners"))
     status = 400 if form.errors else 200
     return render_template("admin/console/partner_edit.html", partner=partner, form=form), status
@@ -217,13 +225,9 @@ def customer_edit(customer_id: int):
         except accounts.ValidationError as exc:
             _form_error(form, exc)
         else:
-            change = apply_changes(customer, values)
-            if change["after"]:
-                audit.record("customer.updated", subject=customer, customer_id=customer.id, details=change)
-                db.session.commit()
-                flash(f"Customer {customer.code} saved.", "success")
-            else:
-                flash("Nothing changed.", "info")
+            save_edit(
+                customer, values, "customer.updated", f"Customer {customer.code}", customer_id=customer.id
+            )
             return redirect(url_for("admin.customer_edit", customer_id=customer.id))
     status = 400 if form.errors else 200
     return render_template("admin/console/customer_form.html", form=form, customer=customer), status
@@ -324,13 +328,7 @@ def employee_form(customer_id: int, employee_id: int | None = None):
             flash(f"Employee {employee.name} added.", "success")
             return redirect(url_for("admin.employees", customer_id=customer.id))
         else:
-            change = apply_changes(employee, values)
-            if change["after"]:
-                audit.record("employee.updated", subject=employee, details=change)
-                db.session.commit()
-                flash(f"Employee {employee.name} saved.", "success")
-            else:
-                flash("Nothing changed.", "info")
+            save_edit(employee, values, "employee.updated", f"Employee {values.get('name', employee.name)}")
             return redirect(url_for("admin.employees", customer_id=customer.id))
     status = 400 if form.errors else 200
     return render_template(
