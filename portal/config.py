@@ -6,8 +6,10 @@ scripts can build apps with different environments in one process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -31,11 +33,18 @@ def _secret_key(instance_path: Path, environ: Mapping[str, str]) -> str:
     if key_file.exists():
         return key_file.read_text().strip()
     instance_path.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    return key
+    # Several processes may start at once (web workers, test workers): write a complete file under
+    # a private name, then link it into place atomically; whoever loses the race reads the winner's.
+    fd, tmp = tempfile.mkstemp(dir=instance_path, prefix=".secret_key-")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        os.chmod(tmp, 0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, key_file)
+    finally:
+        os.unlink(tmp)
+    return key_file.read_text().strip()
 
 
 def load_config(instance_path: str | Path, environ: Mapping[str, str] | None = None) -> dict:
