@@ -13,6 +13,7 @@ import time
 
 from portal import create_app, jobs
 from portal.jobs.workers import CRON_LOCK_TTL, LeaderCronScheduler, PortalWorker, register_cron_jobs
+from portal.rendering import sandbox
 
 
 def run_cron() -> None:
@@ -41,6 +42,9 @@ def main(argv: list[str]) -> None:
     if not burst:
         cron = multiprocessing.get_context("spawn").Process(target=run_cron, name="rq-cron", daemon=True)
         cron.start()
+    if app.config["RENDER_SERVER"]:
+        # Before the first fork: every job's work horse then renders PDFs through this one server.
+        sandbox.start_server()
     with app.app_context():
         swept = jobs.sweep()
         logging.info("sweeper: re-enqueued %d lost job(s)", swept)

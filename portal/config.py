@@ -90,6 +90,7 @@ def load_config(instance_path: str | Path, environ: Mapping[str, str] | None = N
         "COMPANY_ADDRESS": env.get("COMPANY_ADDRESS", "1 Learning Way\nSpringfield, ST 00000\nUnited States"),
         "RENDER_TIMEOUT_SECONDS": int(env.get("RENDER_TIMEOUT_SECONDS", "300")),
         "RENDER_MEMORY_MB": int(env.get("RENDER_MEMORY_MB", "1536")),
+        "RENDER_SERVER": _bool(env.get("RENDER_SERVER"), default=True),
         "RENDER_THEN_DELIVER": _bool(env.get("RENDER_THEN_DELIVER"), default=True),
         # Webhook hosts allowed to be private/loopback or plain http (comma-separated names, IPs, CIDRs).
         "WEBHOOK_ALLOWLIST": [h.strip() for h in env.get("WEBHOOK_ALLOWLIST", "").split(",") if h.strip()],

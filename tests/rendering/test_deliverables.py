@@ -1,7 +1,13 @@
 """The render job: both files stored, their sha256 in the audit trail, idempotent, approved only."""
 
 import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -11,6 +17,8 @@ from portal.rendering import deliverables
 from portal.rendering.deliverables import document_for, render_invoice
 from portal.storage import get_storage
 from tests.rendering.conftest import build_invoice
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def stored(app, key):
@@ -91,3 +99,33 @@ def test_render_invoice_when_delivery_enabled_enqueues_delivery_job(app, billing
     with app.app_context():
         render_invoice(invoice_id)
     assert calls == [("portal.delivery.deliver_invoice", (invoice_id,), "delivery")]
+
+
+# worker.py needs a Redis that another process can see: PostgreSQL + Redis backend only.
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_worker_py_renders_approved_invoice_through_its_render_server(app, backend, billing, tmp_path):
+    """worker.py starts the render server before its first fork; the job's work horse uses it."""
+    billing.add(100, "2026-10-03")
+    invoice_id = build_invoice(app)  # approval records the render job
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "STORAGE_URL": app.config["STORAGE_URL"],
+        "SECRET_KEY": "test",
+        "RENDER_THEN_DELIVER": "false",
+        "PORTAL_INSTANCE_PATH": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "worker.py"), "--burst", "render"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(r"render server \d+ listening", done.stderr)
+    assert "rendered ACME-2026-10-1 through the render server" in done.stderr
+    with app.app_context():
+        assert document_for(db.session.get(Invoice, invoice_id), "pdf") is not None
