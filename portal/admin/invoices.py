@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from datetime import timedelta
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -275,7 +277,13 @@ def _render_customers(errors: dict[int, dict]):
     for channel in db.session.scalars(select(DeliveryChannel).order_by(DeliveryChannel.id)):
         channels.setdefault(channel.customer_id, []).append(channel)
     return render_template(
-        "admin/customers.html", customers=rows, channels=channels, form=EmptyForm(), errors=errors
+        "admin/customers.html",
+        customers=rows,
+        channels=channels,
+        form=EmptyForm(),
+        errors=errors,
+        now=utcnow(),
+        grace_hours=current_app.config["WEBHOOK_SECRET_GRACE_HOURS"],
     )
 
 
@@ -325,9 +333,20 @@ def channel_rotate(channel_id: int):
 
     channel = db.get_or_404(DeliveryChannel, channel_id)
     if EmptyForm().validate_on_submit() and channel.kind.value == "webhook":
-        secret = rotate_secret(channel, by=current_user)
+        # "grace": keep the old secret signing for the configured hours, or "now": stop it at once.
+        choice = request.form.get("after_rotation")
+        if choice not in ("grace", "now"):
+            flash("Choose whether the old secret keeps signing for a while or stops now.", "error")
+            return redirect(url_for("admin.customers"))
+        grace = None if choice == "grace" else timedelta(0)
+        secret = rotate_secret(channel, by=current_user, grace=grace)
         db.session.commit()
-        flash(f"New signing secret (shown once): {secret}", "success")
+        until = channel.previous_secret_until
+        if until:
+            after = f"Until {until:%Y-%m-%d %H:%M} UTC deliveries are signed with the old secret too."
+        else:
+            after = "The old secret no longer signs anything."
+        flash(f"New signing secret (shown once, give it to the customer): {secret}. {after}", "success")
     return redirect(url_for("admin.customers"))
 
 

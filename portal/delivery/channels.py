@@ -22,6 +22,7 @@ from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from portal.delivery.outbound import RefusedURL, Target, UnresolvableHost, check_url
+from portal.delivery.webhook_secrets import signing_secrets
 from portal.extensions import db
 from portal.mail import Attachment, MailError, send_mail
 from portal.models import ChannelKind, Delivery, DeliveryChannel, Invoice, InvoiceDocument, Role, User
@@ -177,7 +178,11 @@ class WebhookChannel:
             "user-agent": "tuition-invoice-portal-webhooks",
             "webhook-id": self.message_id,
             "webhook-timestamp": str(int(sent_at.timestamp())),
-            "webhook-signature": Webhook(self.row.secret).sign(self.message_id, sent_at, body),
+            # Space-separated signatures, one per secret (the old one too during a rotation's grace).
+            "webhook-signature": " ".join(
+                Webhook(secret).sign(self.message_id, sent_at, body)
+                for secret in signing_secrets(self.row, now=sent_at)
+            ),
         }
         return self._post(target, headers, body.encode())
 

@@ -54,6 +54,9 @@ class DeliveryChannel(db.Model):
     # email: comma-separated billing addresses; webhook: the https URL; archive: unused (key layout fixed)
     target: Mapped[str] = mapped_column(String(2000), default="")
     secret: Mapped[str | None] = mapped_column(String(200))  # webhook signing secret ("whsec_..." base64)
+    # After a rotation, the old secret also signs until this moment, so the receiver can switch over.
+    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret_until = mapped_column(UTCDateTime)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(500))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)

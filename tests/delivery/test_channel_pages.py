@@ -59,3 +59,54 @@ def test_admin_disables_channel(app, client, auth, billing):
 def test_customer_cannot_manage_channels(client, auth, billing):
     auth.login("contact@acme.example")
     assert client.get("/admin/customers").status_code == 403
+
+
+def _webhook_channel(app):
+    from portal.delivery import new_webhook_secret
+
+    with app.app_context():
+        channel = DeliveryChannel(
+            customer_id=_acme(app),
+            kind="webhook",
+            target="https://h.acme.example/x",
+            secret=new_webhook_secret(),
+        )
+        db.session.add(channel)
+        db.session.commit()
+        return channel.id, channel.secret
+
+
+def test_admin_rotates_secret_with_grace_and_sees_until_when_old_signs(app, client, auth, billing):
+    channel_id, old = _webhook_channel(app)
+    auth.login("admin@example.com")
+    page = client.get("/admin/customers").data.decode()
+    assert "old secret still signs for 24 h" in page and "old secret stops now (leaked)" in page
+    page = client.post(
+        f"/admin/channels/{channel_id}/rotate", data={"after_rotation": "grace"}, follow_redirects=True
+    ).data.decode()
+    assert "New signing secret (shown once, give it to the customer): whsec_" in page
+    assert "UTC deliveries are signed with the old secret too." in page
+    assert "old secret also signs until" in page
+    with app.app_context():
+        channel = db.session.get(DeliveryChannel, channel_id)
+        assert channel.previous_secret == old and channel.secret != old
+
+
+def test_admin_rotates_leaked_secret_and_old_stops_at_once(app, client, auth, billing):
+    channel_id, _ = _webhook_channel(app)
+    auth.login("admin@example.com")
+    page = client.post(
+        f"/admin/channels/{channel_id}/rotate", data={"after_rotation": "now"}, follow_redirects=True
+    ).data.decode()
+    assert "The old secret no longer signs anything." in page and "old secret also signs until" not in page
+    with app.app_context():
+        assert db.session.get(DeliveryChannel, channel_id).previous_secret is None
+
+
+def test_admin_rotate_without_a_choice_explains_and_changes_nothing(app, client, auth, billing):
+    channel_id, old = _webhook_channel(app)
+    auth.login("admin@example.com")
+    page = client.post(f"/admin/channels/{channel_id}/rotate", data={}, follow_redirects=True).data.decode()
+    assert "Choose whether the old secret keeps signing for a while or stops now." in page
+    with app.app_context():
+        assert db.session.get(DeliveryChannel, channel_id).secret == old

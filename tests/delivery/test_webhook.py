@@ -1,5 +1,7 @@
 """Webhook delivery: signed per Standard Webhooks, 2xx succeeds, 5xx retries, 410 disables, SSRF refused."""
 
+import datetime as dt
+
 import pytest
 from rq.job import Job
 from sqlalchemy import select
@@ -17,6 +19,7 @@ from portal.models import (
     JobRecord,
     JobStatus,
 )
+from portal.models.base import utcnow
 from tests.delivery.conftest import add_channel, delivery_for, verify_from_spec
 
 
@@ -141,29 +144,80 @@ def test_webhook_when_scheme_is_not_http_is_refused(app, invoice_id, url):
     assert result["status"] == "failed" and "scheme" in attempt.error and "not allowed" in attempt.error
 
 
-def test_rotate_secret_next_signature_verifies_only_with_new_secret(app, receiver, webhook):
+def _rotate(app, delivery_id, **kwargs):
     from portal.delivery import rotate_secret
 
-    old = receiver.secret
     with app.app_context():
-        channel = db.session.get(DeliveryChannel, delivery_for_id(app, webhook).channel_id)
-        new = rotate_secret(channel, by=None)
+        channel = db.session.get(DeliveryChannel, delivery_for_id(app, delivery_id).channel_id)
+        new = rotate_secret(channel, by=None, **kwargs)
         db.session.commit()
+        return new, channel.id
+
+
+def test_rotate_secret_with_no_grace_old_secret_stops_signing_at_once(app, receiver, webhook):
+    old = receiver.secret
+    new, _ = _rotate(app, webhook, grace=dt.timedelta(0))
     assert new != old and new.startswith("whsec_")
     with pytest.raises(DeliveryRetry, match="HTTP 401"):  # the receiver still holds the old secret
         run_attempt(app, webhook)
     headers, body, problem = receiver.requests[0]
     assert problem == "no matching signature" and verify_from_spec(new, headers, body) is None
+    assert len(headers["webhook-signature"].split(" ")) == 1
 
 
-def test_rotate_secret_audits_without_the_secret(app, webhook):
-    from portal.delivery import rotate_secret
-
+def test_rotate_secret_by_default_signs_with_both_secrets_during_grace(app, receiver, webhook):
+    """A receiver that has not switched yet keeps accepting; one that has switched accepts too."""
+    old = receiver.secret
+    new, _ = _rotate(app, webhook)
+    assert run_attempt(app, webhook)["status"] == "succeeded"  # verified with the old secret
+    headers, body, problem = receiver.requests[0]
+    assert problem is None
+    assert verify_from_spec(new, headers, body) is None and verify_from_spec(old, headers, body) is None
+    assert len(headers["webhook-signature"].split(" ")) == 2
     with app.app_context():
-        channel = db.session.get(DeliveryChannel, delivery_for_id(app, webhook).channel_id)
-        new = rotate_secret(channel, by=None)
+        stmt = select(DeliveryChannel).where(DeliveryChannel.previous_secret.is_not(None))
+        channel = db.session.scalar(stmt)
+        left = channel.previous_secret_until - utcnow()
+    assert dt.timedelta(hours=23, minutes=59) < left <= dt.timedelta(hours=24)  # WEBHOOK_SECRET_GRACE_HOURS
+
+
+def test_rotate_secret_after_grace_old_secret_no_longer_signs(app, receiver, webhook):
+    old = receiver.secret
+    new, channel_id = _rotate(app, webhook, grace=dt.timedelta(hours=1))
+    with app.app_context():
+        channel = db.session.get(DeliveryChannel, channel_id)
+        channel.previous_secret_until = utcnow() - dt.timedelta(seconds=1)  # the hour has passed
         db.session.commit()
+    with pytest.raises(DeliveryRetry, match="HTTP 401"):
+        run_attempt(app, webhook)
+    headers, body, _ = receiver.requests[0]
+    assert verify_from_spec(old, headers, body) == "no matching signature"
+    assert verify_from_spec(new, headers, body) is None
+
+
+def test_rotate_secret_twice_keeps_only_the_last_old_secret(app, receiver, webhook):
+    first = receiver.secret
+    second, _ = _rotate(app, webhook)
+    third, _ = _rotate(app, webhook)
+    receiver.secret = second
+    assert run_attempt(app, webhook)["status"] == "succeeded"
+    headers, body, _ = receiver.requests[0]
+    assert verify_from_spec(third, headers, body) is None
+    assert verify_from_spec(first, headers, body) == "no matching signature"
+
+
+def test_rotate_secret_with_negative_grace_is_refused(app, webhook):
+    with pytest.raises(ValueError, match="cannot be negative"):
+        _rotate(app, webhook, grace=dt.timedelta(hours=-1))
+
+
+def test_rotate_secret_audits_without_either_secret(app, receiver, webhook):
+    old = receiver.secret
+    new, _ = _rotate(app, webhook)
+    with app.app_context():
         event = db.session.scalar(
             select(AuditEvent).where(AuditEvent.action == "delivery_channel.secret_rotated")
         )
-        assert event is not None and new not in str(event.details)
+        details = event.details
+    assert new not in str(details) and old not in str(details)
+    assert details["old_secret_signs_until"].startswith(str(utcnow().year))
