@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 from wtforms import EmailField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-from portal import audit
+from portal import audit, jobs
 from portal.accounts import MIN_PASSWORD
 from portal.auth import bp
 from portal.auth.tokens import INVITE, MAX_AGE, RESET, TokenError, password_url, read_token
 from portal.extensions import db, limiter
-from portal.mail import MailError, render_mail, send_mail
+from portal.mail import render_mail, send_mail
 from portal.models.users import User
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,16 @@ def send_password_mail(user: User, purpose: str, *, invited_by: str = "") -> str
     return send_mail([user.email], subject, text=text, html=html)
 
 
+def mail_password_reset(user_id: int) -> dict:
+    """Job: mail a reset link to the user (if still active). MailError fails the attempt, so the job
+    is retried with the usual back-off and, in the end, shows among the admin's failed jobs."""
+    user = db.session.get(User, user_id)
+    if user is None or not user.active:
+        return {"status": "skipped", "reason": "no such active user"}
+    send_password_mail(user, RESET)
+    return {"status": "sent"}
+
+
 @bp.route("/forgot-password", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def forgot_password():
@@ -74,12 +84,10 @@ def forgot_password():
         user = db.session.scalar(select(User).where(func.lower(User.email) == email))
         if user is not None and user.active:
             audit.record("auth.password_reset_requested", subject=user, details={"email": email})
+            # Mailed by a job, not here: the answer then takes as long whether or not the account
+            # exists, and a slow or failing mail server neither delays nor changes it.
+            jobs.enqueue(mail_password_reset, user.id, description=f"password reset mail to user {user.id}")
             db.session.commit()
-            try:
-                send_password_mail(user, RESET)
-            except MailError:
-                # Logged for operators; the page must not differ, or it would reveal the account.
-                log.exception("password reset mail to user %s failed", user.id)
         flash(SENT_MESSAGE, "info")
         return redirect(url_for("auth.login"))
     status = 400 if form.errors else 200
@@ -108,4 +116,4 @@ def set_password(token: str):
     ), status
 
 
-__all__ = ["INVITE", "RESET", "send_password_mail"]
+__all__ = ["INVITE", "RESET", "mail_password_reset", "send_password_mail"]

@@ -3,10 +3,12 @@
 import time
 
 from itsdangerous.timed import TimestampSigner
+from sqlalchemy import select
 
 from portal.auth import tokens
 from portal.extensions import db
-from portal.models import User
+from portal.jobs.workers import drain
+from portal.models import JobRecord, JobStatus, User
 from tests.admin.conftest import events, link_token, user_by_email
 
 NEW_PASSWORD = "a brand new long passphrase"
@@ -76,6 +78,8 @@ def test_forgot_password_when_known_email_mails_reset_link_that_works(
     _, handler = smtp_server
     response = client.post("/forgot-password", data={"email": "partner@example.com"})
     assert response.status_code == 302
+    assert handler.envelopes == []  # mailed by a job, not by the request
+    drain(smtp_app)
     assert len(handler.envelopes) == 1
     token = link_token(handler.envelopes[0].content)
     assert (
@@ -95,8 +99,23 @@ def test_forgot_password_when_unknown_email_same_message_and_no_mail(smtp_app, s
     unknown = client.post("/forgot-password", data={"email": "nobody@example.com"}, follow_redirects=True)
     assert b"If an account exists for that address" in unknown.data
     assert unknown.status_code == known.status_code == 200
+    drain(smtp_app)
     assert len(handler.envelopes) == 1  # only the known address got mail
     assert len(events(smtp_app, "auth.password_reset_requested")) == 1
+
+
+def test_forgot_password_when_mail_server_down_same_answer_and_job_retries(app, client, tenants):
+    """The request never talks to the mail server; the job fails, is retried, and is visible."""
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=1, MAIL_USE_TLS=False)  # nothing listens
+    response = client.post("/forgot-password", data={"email": "partner@example.com"}, follow_redirects=True)
+    assert response.status_code == 200 and b"If an account exists for that address" in response.data
+    drain(app)
+    with app.app_context():
+        record = db.session.scalar(
+            select(JobRecord).where(JobRecord.func == "portal.auth.password.mail_password_reset")
+        )
+        assert record.attempts == 1 and record.status in (JobStatus.RETRYING, JobStatus.ENQUEUED)
+        assert "MailError" in record.error or "refused" in record.error.lower()
 
 
 def test_set_password_when_reset_token_expired_refused(app, client, auth, tenants, monkeypatch):
