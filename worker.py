@@ -44,7 +44,10 @@ def main(argv: list[str]) -> None:
         cron.start()
     if app.config["RENDER_SERVER"]:
         # Before the first fork: every job's work horse then renders PDFs through this one server.
-        sandbox.start_server()
+        try:
+            sandbox.start_server()
+        except sandbox.ServerUnavailable as exc:  # jobs still render, one-shot
+            logging.warning("render server not started: %s", exc)
     with app.app_context():
         swept = jobs.sweep()
         logging.info("sweeper: re-enqueued %d lost job(s)", swept)

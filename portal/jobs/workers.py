@@ -28,6 +28,13 @@ CRON_LOCK_TTL = 180
 class PortalWorker(Worker):
     """Production worker: each job runs in a forked work horse with a fresh connection pool."""
 
+    def fork_work_horse(self, job, queue):
+        # The horse renders PDFs through this process's render server: bring it back if it died.
+        from portal.rendering.sandbox import revive_server
+
+        revive_server()
+        return super().fork_work_horse(job, queue)
+
     def main_work_horse(self, job, queue):
         # Connections inherited across fork() must not be shared with the parent.
         db.engine.dispose(close=False)

@@ -220,6 +220,21 @@ def start_server() -> RenderServer:
         return _server
 
 
+def revive_server() -> None:
+    """Restart this process's render server if it has died (worker.py, before forking each job).
+
+    Does nothing where no server was started here, so it is cheap to call; a failed restart is
+    logged, and the job's render then starts a server of its own or renders one-shot.
+    """
+    server = _server
+    if server is None or server.owner_pid != os.getpid() or server.running():
+        return
+    try:
+        start_server()
+    except ServerUnavailable as exc:
+        log.warning("render server could not be restarted: %s", exc)
+
+
 def stop_server() -> None:
     global _server
     with _lock:

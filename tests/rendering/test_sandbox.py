@@ -178,3 +178,17 @@ def test_page_streams_are_compressed_at_our_level_not_pydyf_s_level_9():
     assert contents["/Filter"] == "/FlateDecode"
     assert raw == zlib.compress(zlib.decompress(raw), pdfa.ZLIB_LEVEL)
     assert raw != zlib.compress(zlib.decompress(raw), 9)
+
+
+def test_revive_server_restarts_a_dead_server_of_this_process_only():
+    server = sandbox.start_server()
+    sandbox.revive_server()  # alive: nothing happens
+    assert sandbox.start_server() is server
+    server.process.kill()
+    server.process.wait()
+    sandbox.revive_server()
+    revived = sandbox._server
+    assert revived is not server and revived.running()
+    sandbox.stop_server()
+    sandbox.revive_server()  # none started here any more: stays none
+    assert sandbox._server is None
