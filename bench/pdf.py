@@ -18,6 +18,9 @@ What is measured, for each invoice:
             ours forks a child of the already running render server, as production does (the
             one-shot line shows ours paying for a fresh interpreter too). Peak RSS is ru_maxrss of
             the largest waited-for descendant (RUSAGE_CHILDREN), a lower bound.
+Where Playwright is installed (pip install playwright; it drives /usr/bin/chromium), one more line
+shows, for information, a Chromium kept running and printing from a new page each time: no browser
+start-up, as a service built on Chromium would run. The target compares with the command line.
 Each invoice is rendered --repeat times (default 3), the sides taking turns so that both see the same
 machine load; the figures are the medians (peak RSS: the largest), and the ratio is of the medians.
 Targets: 1,000 lines at most Chromium's time (ratio <= 1.0) and under 400 MB; 10,000 lines under
@@ -148,6 +151,32 @@ def ours(app, invoice_id: int, *, use_server: bool = True) -> tuple[float, float
     return seconds, result.peak_rss_kb / 1024, html, pages, len(result.pdf)
 
 
+class WarmChromium:
+    """For information only: one Chromium kept running (Playwright, when installed), printing each
+    PDF from a new page, so it pays no browser start-up: what a service built on Chromium would do."""
+
+    def __init__(self):
+        from playwright.sync_api import sync_playwright
+
+        self._playwright = sync_playwright().start()
+        self._browser = self._playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        self.seconds("<html><body>warm-up</body></html>")
+
+    def seconds(self, html: str) -> float:
+        start = time.perf_counter()
+        page = self._browser.new_page()
+        page.set_content(html)
+        page.pdf(prefer_css_page_size=True)
+        page.close()
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        self._browser.close()
+        self._playwright.stop()
+
+
 def chromium(html: str, workdir: Path) -> tuple[float, float, int]:
     """Headless Chromium printing the same HTML; returns seconds, MB (lower bound) and pages."""
     from pypdf import PdfReader
@@ -211,6 +240,12 @@ def main() -> int:
     from portal.rendering import sandbox
 
     sandbox.start_server()  # as worker.py does when it starts (not timed)
+    warm = None
+    if use_chromium:
+        try:
+            warm = WarmChromium()
+        except ImportError:
+            print("(Playwright is not installed: no figure for a Chromium kept running)")
     for size in args.lines:
         ours_s, ours_mb, one_s, one_mb, chrome_s, chrome_mb = [], [], [], [], [], []
         for _ in range(max(1, args.repeat)):  # the sides take turns, so both see the same load
@@ -252,9 +287,18 @@ def main() -> int:
             print(f"  ratio     {ratio:8.2f}   (ours / chromium, medians)")
             if "ratio" in target:
                 checks.append((f"ratio <= {target['ratio']}", ratio <= target["ratio"]))
+        if warm is not None:
+            w_seconds = [warm.seconds(html) for _ in range(max(1, args.repeat))]
+            w_median = statistics.median(w_seconds)
+            print(
+                f"  (for information: a Chromium kept running prints it in {w_median:.2f} s, "
+                f"ratio {seconds / w_median:.2f} {_spread(w_seconds)})"
+            )
         for label, ok in checks:
             failed |= not ok
             print(f"  {'PASS' if ok else 'FAIL'}  {label}")
+    if warm is not None:
+        warm.close()
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if failed else 0
