@@ -232,4 +232,14 @@ def subject_trail(subject, *, user: User) -> list[tuple[AuditEvent, str]]:
         .where(AuditEvent.subject_type == type(subject).__name__, AuditEvent.subject_id == str(subject.id))
         .order_by(AuditEvent.seq.desc())
     ).all()
-    return [(event, describe(event.action)) for event in events]
+    return [(event, _trail_words(event)) for event in events]
+
+
+# Actions whose reason was written by the tenant who sees the trail, so it is shown with them.
+TRAIL_REASONS = {"upload.cancelled"}
+
+
+def _trail_words(event: AuditEvent) -> str:
+    words = describe(event.action)
+    reason = (event.details or {}).get("reason") if event.action in TRAIL_REASONS else None
+    return f"{words}: {reason}" if reason else words

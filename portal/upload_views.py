@@ -190,7 +190,7 @@ def upload_cancel(upload_id: int):
     upload = get_or_404(Upload, upload_id)
     if EmptyForm().validate_on_submit():
         try:
-            pipeline.cancel_upload(upload, user=current_user)
+            pipeline.cancel_upload(upload, user=current_user, reason=request.form.get("reason", ""))
             db.session.commit()
             flash(f"Cancelled {upload.filename}. Nothing from it was imported.", "info")
         except pipeline.UploadStateError as exc:

@@ -555,15 +555,26 @@ def import_valid_rows(upload: Upload, *, user: User | None) -> None:
     _import(upload, user=user)
 
 
-def cancel_upload(upload: Upload, *, user: User | None) -> None:
-    """Cancel an upload that was not imported; its rows are kept for the record, nothing is imported."""
+CANCEL_REASON_MAX = 500
+
+
+def cancel_upload(upload: Upload, *, user: User | None, reason: str = "") -> None:
+    """Cancel an upload that was not imported; its rows are kept for the record, nothing is imported.
+
+    `reason` (optional, at most CANCEL_REASON_MAX characters) goes into the audit event and so into
+    the upload's history.
+    """
+    reason = (reason or "").strip()
+    if len(reason) > CANCEL_REASON_MAX:
+        raise UploadStateError(f"the reason has {len(reason)} characters; at most {CANCEL_REASON_MAX}")
     if upload.status not in (UploadStatus.NEEDS_REVIEW, UploadStatus.NEEDS_MAPPING, UploadStatus.FAILED):
         raise UploadStateError(
             f"upload #{upload.id} is {upload.status.label.lower()} and cannot be cancelled"
         )
     upload.status = UploadStatus.CANCELLED
     upload.decided_at = utcnow()
-    audit.record("upload.cancelled", subject=upload, actor=user, details=upload.counts())
+    details = upload.counts() | ({"reason": reason} if reason else {})
+    audit.record("upload.cancelled", subject=upload, actor=user, details=details)
 
 
 # --- quarantine -----------------------------------------------------------------------------------

@@ -104,6 +104,27 @@ def test_cancel_from_page_imports_nothing(app, partner_client):
         assert db.session.scalar(select(LineItem)) is None
 
 
+def test_cancel_with_reason_shows_it_in_the_upload_history(app, partner_client):
+    post_files(partner_client, ("lines.csv", csv_bytes(ROW1, BAD)))
+    drain(app)
+    upload = _upload(app)
+    assert 'name="reason"' in partner_client.get(f"/partner/uploads/{upload.id}").data.decode()
+    partner_client.post(f"/partner/uploads/{upload.id}/cancel", data={"reason": "  wrong month  "})
+    trail = partner_client.get(f"/partner/uploads/{upload.id}/trail").data.decode()
+    assert "Upload cancelled: wrong month" in trail
+
+
+def test_cancel_with_too_long_reason_explains_and_cancels_nothing(app, partner_client):
+    post_files(partner_client, ("lines.csv", csv_bytes(ROW1, BAD)))
+    drain(app)
+    upload = _upload(app)
+    page = partner_client.post(
+        f"/partner/uploads/{upload.id}/cancel", data={"reason": "x" * 501}, follow_redirects=True
+    ).data.decode()
+    assert "the reason has 501 characters; at most 500" in page
+    assert _upload(app).status.value == "needs_review"
+
+
 def test_error_file_download(app, partner_client):
     post_files(partner_client, ("lines.csv", csv_bytes(ROW1, BAD)))
     drain(app)
