@@ -545,6 +545,8 @@ def main() -> None:
     else:
         shutil.rmtree(workdir, ignore_errors=True)
         drop_database(url)
+    if not (same and ratio_ok and rss_ok):
+        sys.exit(1)  # a missed target or a wrong result, for scripts that run the benchmark
 
 
 if __name__ == "__main__":
