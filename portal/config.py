@@ -92,8 +92,9 @@ def load_config(instance_path: str | Path, environ: Mapping[str, str] | None = N
         "RENDER_MEMORY_MB": int(env.get("RENDER_MEMORY_MB", "1536")),
         "RENDER_SERVER": _bool(env.get("RENDER_SERVER"), default=True),
         "RENDER_THEN_DELIVER": _bool(env.get("RENDER_THEN_DELIVER"), default=True),
-        # Webhook hosts allowed to be private/loopback or plain http (comma-separated names, IPs, CIDRs).
+        # After a webhook secret is rotated, the old one still signs (next to the new) this long.
         "WEBHOOK_SECRET_GRACE_HOURS": int(env.get("WEBHOOK_SECRET_GRACE_HOURS", "24")),
+        # Webhook hosts allowed to be private/loopback or plain http (comma-separated names, IPs, CIDRs).
         "WEBHOOK_ALLOWLIST": [h.strip() for h in env.get("WEBHOOK_ALLOWLIST", "").split(",") if h.strip()],
         "EMBEDDED_WORKER": _bool(env.get("EMBEDDED_WORKER"), default=True),
         "JOB_SWEEP_SECONDS": int(env.get("JOB_SWEEP_SECONDS", "60")),

@@ -22,7 +22,6 @@ from portal.models import ChannelKind, DeliveryChannel, User
 from portal.models.base import utcnow
 
 SECRET_BYTES = 24
-DEFAULT_GRACE_HOURS = 24
 
 
 def new_webhook_secret() -> str:
@@ -30,7 +29,7 @@ def new_webhook_secret() -> str:
 
 
 def default_grace() -> dt.timedelta:
-    return dt.timedelta(hours=current_app.config.get("WEBHOOK_SECRET_GRACE_HOURS", DEFAULT_GRACE_HOURS))
+    return dt.timedelta(hours=current_app.config["WEBHOOK_SECRET_GRACE_HOURS"])
 
 
 def rotate_secret(channel: DeliveryChannel, *, by: User | None, grace: dt.timedelta | None = None) -> str:

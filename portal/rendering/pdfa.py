@@ -154,12 +154,22 @@ def render_reporting(workdir: Path, filename_stem: str, memory_mb: int | None) -
         return EXIT_FAILED, {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def render_in_this_process(workdir: Path, filename_stem: str, memory_mb: int | None) -> tuple[int, dict]:
+    """What both kinds of rendering process do: cap our own memory first, then render and report.
+
+    The cyclic garbage collector is off: a render builds many objects and few cycles, and the
+    process ends with it, so the collector only costs time (about 8%, bench/pdf.py); RLIMIT_AS
+    bounds the memory.
+    """
+    gc.disable()
+    cap_memory(memory_mb)
+    return render_reporting(workdir, filename_stem, memory_mb)
+
+
 def run_once(workdir: Path) -> int:
-    """The one-shot child: cap our own address space first, then render; figures as one JSON line."""
-    gc.disable()  # see RenderRequestHandler.handle
+    """The one-shot child: render as params.json says; figures as one JSON line."""
     params = json.loads((workdir / "params.json").read_text())
-    cap_memory(params.get("memory_mb"))
-    code, figures = render_reporting(workdir, params["filename_stem"], params.get("memory_mb"))
+    code, figures = render_in_this_process(workdir, params["filename_stem"], params.get("memory_mb"))
     if code:
         sys.stderr.write(figures["error"] + "\n")
         return code
@@ -172,17 +182,13 @@ class RenderRequestHandler(socketserver.StreamRequestHandler):
 
     def handle(self):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the server's own handler is not for us
-        # A render builds many objects and few cycles, and this process ends with it: the cyclic
-        # collector only costs time here (about 8%, bench/pdf.py), and RLIMIT_AS bounds the memory.
-        gc.disable()
         request = json.loads(self.rfile.readline())
         self._answer({"pid": os.getpid()})
         # The client kills us when its timeout passes; the alarm ends us if the client is gone.
         timeout = request.get("timeout")
         if timeout:
             signal.alarm(math.ceil(float(timeout)) + 1)
-        cap_memory(request.get("memory_mb"))
-        code, figures = render_reporting(
+        code, figures = render_in_this_process(
             Path(request["workdir"]), request["filename_stem"], request.get("memory_mb")
         )
         self._answer({"ok": code == 0, "exit": code, **figures})
