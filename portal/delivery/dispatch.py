@@ -1,7 +1,7 @@
 """Delivering approved invoices: one Delivery per channel, one job per attempt, retries with back-off.
 
-The invoice becomes delivered when every delivery of an enabled channel has succeeded; admins can
-request a redelivery. Every attempt is a `DeliveryAttempt` row and an audit event.
+The invoice becomes delivered when every configured channel has succeeded, a disabled one included;
+admins can request a redelivery. Every attempt is a `DeliveryAttempt` row and an audit event.
 """
 
 from __future__ import annotations
@@ -178,15 +178,16 @@ def _last_job_attempt() -> bool:
 
 
 def _mark_delivered_if_complete(invoice: Invoice) -> bool:
+    """Mark the invoice delivered if it has deliveries and every one of them has succeeded.
+
+    A channel disabled since (by a 410 or an admin) still counts: the invoice never reached it, so it
+    stays approved until an admin re-enables the channel and redelivers. Only a success can complete
+    an invoice, so this runs where a delivery succeeds.
+    """
     # Deliveries finishing at the same moment each lock the invoice before looking at the others,
     # so the last one to commit sees every other success and none of them misses the transition.
     db.session.execute(select(Invoice.id).where(Invoice.id == invoice.id).with_for_update())
-    statuses = db.session.execute(
-        select(Delivery.status)
-        .join(DeliveryChannel, DeliveryChannel.id == Delivery.channel_id)
-        .where(Delivery.invoice_id == invoice.id, DeliveryChannel.enabled.is_(True))
-    ).scalars()
-    statuses = list(statuses)
+    statuses = list(db.session.scalars(select(Delivery.status).where(Delivery.invoice_id == invoice.id)))
     if not statuses or any(s != DeliveryStatus.SUCCEEDED for s in statuses):
         return False
     db.session.refresh(invoice)
@@ -278,10 +279,8 @@ def attempt_delivery(delivery_id: int) -> dict:
     if result.permanent or delivery.attempts >= MAX_ATTEMPTS or _last_job_attempt():
         delivery.status = DeliveryStatus.FAILED
         audit.record("delivery.failed", subject=delivery, details={**summary, "error": result.error})
-        # A disabled channel no longer counts, so the others may now be all that was needed.
-        delivered = _mark_delivered_if_complete(invoice) if result.disable_channel else False
-        db.session.commit()
-        return {**summary, "status": "failed", "error": result.error, "invoice_delivered": delivered}
+        db.session.commit()  # the invoice stays approved: this channel was not reached
+        return {**summary, "status": "failed", "error": result.error, "invoice_delivered": False}
     db.session.commit()
     raise DeliveryRetry(
         f"delivery {delivery.id} ({channel.kind.value}) attempt {delivery.attempts} failed: {result.error}"
@@ -292,8 +291,9 @@ def redeliver(invoice: Invoice, *, by: User | None, include_succeeded: bool = Fa
     """An admin's redelivery: failed deliveries (and succeeded ones if asked) are attempted again.
 
     While the invoice is still approved, channels added since get their delivery too. Deliveries of a
-    disabled channel are skipped. The attempt counter restarts (the attempt rows stay); the caller
-    commits, which hands the attempts to the queue.
+    disabled channel are skipped, and keep the invoice approved until the channel is enabled again and
+    redelivered. The attempt counter restarts (the attempt rows stay); the caller commits, which hands
+    the attempts to the queue.
     """
     if invoice.status not in DELIVERABLE:
         raise DeliveryError(

@@ -16,10 +16,19 @@ from portal.delivery import (
     retry_schedule,
 )
 from portal.delivery.dispatch import RETRY_BASE_SECONDS, RETRY_CAP_SECONDS, RETRY_JITTER
+from portal.delivery.manage import set_enabled
 from portal.extensions import db
 from portal.invoicing.lifecycle import void
 from portal.jobs.workers import drain
-from portal.models import AuditEvent, Delivery, DeliveryStatus, Invoice, InvoiceStatus, JobRecord
+from portal.models import (
+    AuditEvent,
+    Delivery,
+    DeliveryChannel,
+    DeliveryStatus,
+    Invoice,
+    InvoiceStatus,
+    JobRecord,
+)
 from tests.delivery.conftest import add_channel, delivery_for
 
 HOURS_72 = 72 * 3600
@@ -147,3 +156,70 @@ def test_retry_schedule_stays_within_jitter_of_exponential_backoff():
     for n, seconds in enumerate(retry_schedule()):
         nominal = min(RETRY_BASE_SECONDS * 2**n, RETRY_CAP_SECONDS)
         assert nominal * (1 - RETRY_JITTER) - 1 <= seconds <= nominal * (1 + RETRY_JITTER) + 1
+
+
+def _failed_webhook_after_410(app, invoice_id, receiver):
+    """ACME's webhook answered 410 (its channel is now disabled); the archive succeeded."""
+    receiver.secret = new_webhook_secret()
+    receiver.answer = 410
+    channel_id = add_channel(app, "webhook", target=receiver.url, secret=receiver.secret)
+    start(app, invoice_id)
+    drain(app, queues=["delivery"])
+    return channel_id
+
+
+def test_invoice_when_webhook_answered_410_stays_approved(app, invoice_id, receiver):
+    channel_id = _failed_webhook_after_410(app, invoice_id, receiver)
+    assert delivery_for(app, invoice_id, channel_id).status == DeliveryStatus.FAILED
+    assert status_of(app, invoice_id) == InvoiceStatus.APPROVED
+
+
+def test_invoice_when_admin_disables_pending_webhook_stays_approved_after_others_succeed(
+    app, invoice_id, receiver
+):
+    receiver.secret = new_webhook_secret()
+    channel_id = add_channel(app, "webhook", target=receiver.url, secret=receiver.secret)
+    start(app, invoice_id)
+    with app.app_context():
+        set_enabled(db.session.get(DeliveryChannel, channel_id), False, by=None)
+        db.session.commit()
+    drain(app, queues=["delivery"])  # the archive succeeds; the webhook is refused: channel disabled
+    assert delivery_for(app, invoice_id, channel_id).status == DeliveryStatus.FAILED
+    assert status_of(app, invoice_id) == InvoiceStatus.APPROVED
+
+
+def test_redeliver_after_410_channel_reenabled_completes_invoice(app, invoice_id, receiver):
+    channel_id = _failed_webhook_after_410(app, invoice_id, receiver)
+    receiver.answer = 200  # the customer restored its endpoint
+    with app.app_context():
+        set_enabled(db.session.get(DeliveryChannel, channel_id), True, by=None)
+        redeliver(db.session.get(Invoice, invoice_id), by=None)
+        db.session.commit()
+    drain(app, queues=["delivery"])
+    assert delivery_for(app, invoice_id, channel_id).status == DeliveryStatus.SUCCEEDED
+    assert status_of(app, invoice_id) == InvoiceStatus.DELIVERED
+
+
+def test_redeliver_while_channel_still_disabled_keeps_invoice_approved(app, invoice_id, receiver):
+    channel_id = _failed_webhook_after_410(app, invoice_id, receiver)
+    with app.app_context():
+        details = redeliver(db.session.get(Invoice, invoice_id), by=None)
+        db.session.commit()
+    drain(app, queues=["delivery"])
+    assert details["skipped"] == [delivery_for(app, invoice_id, channel_id).id]
+    assert status_of(app, invoice_id) == InvoiceStatus.APPROVED
+
+
+def test_redeliver_creates_delivery_for_channel_added_since_and_completes_invoice(app, invoice_id, receiver):
+    channel_id = _failed_webhook_after_410(app, invoice_id, receiver)
+    email_id = add_channel(app, "email", target="ap@acme.example")
+    receiver.answer = 200
+    with app.app_context():
+        set_enabled(db.session.get(DeliveryChannel, channel_id), True, by=None)
+        details = redeliver(db.session.get(Invoice, invoice_id), by=None)
+        db.session.commit()
+    assert details["created"] == [delivery_for(app, invoice_id, email_id).id]
+    assert status_of(app, invoice_id) == InvoiceStatus.APPROVED  # the email has not gone yet
+    drain(app, queues=["delivery"])
+    assert delivery_for(app, invoice_id, email_id).status == DeliveryStatus.SUCCEEDED
+    assert status_of(app, invoice_id) == InvoiceStatus.DELIVERED
