@@ -1,7 +1,7 @@
 """Outbound webhook URLs: which ones the portal may call, and the address it connects to.
 
 A customer's URL could name our own network (SSRF), so it is resolved first and refused if any
-address is internal, unless the host or address is in the WEBHOOK_ALLOWLIST setting.
+address is not globally routable, unless the host or address is in the WEBHOOK_ALLOWLIST setting.
 """
 
 from __future__ import annotations
@@ -43,40 +43,87 @@ class Target:
         return name if self.port == DEFAULT_PORTS[self.scheme] else f"{name}:{self.port}"
 
 
-def _is_internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    # ::ffff:10.0.0.1 reaches 10.0.0.1: judge the IPv4 address it carries.
-    mapped = getattr(ip, "ipv4_mapped", None)
-    if mapped is not None:
-        ip = mapped
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
+# NAT64 (RFC 6052): the well-known prefix only translates, so the IPv4 address it carries is where
+# the packets go. The local-use prefix 64:ff9b:1::/48 is not global and is refused as it stands.
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 
 
-def _allowed_networks(allowlist: list[str]) -> tuple[set[str], list]:
-    names, networks = set(), []
-    for entry in allowlist:
-        entry = entry.strip()
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            names.add(entry.lower().rstrip("."))
-    return names, networks
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[bool, list[ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address leads to, and whether the IPv6 address only carries them.
+
+    ::ffff:a.b.c.d and 64:ff9b::a.b.c.d reach a.b.c.d itself; 6to4 (2002::/16) and Teredo
+    (2001::/32) are tunnels, so the IPv6 address and the IPv4 addresses in it must all pass.
+    """
+    if ip.ipv4_mapped is not None:
+        return True, [ip.ipv4_mapped]
+    if ip in NAT64_PREFIX:
+        return True, [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    if ip.sixtofour is not None:
+        return False, [ip.sixtofour]
+    if ip.teredo is not None:
+        return False, list(ip.teredo)  # (server, client)
+    return False, []
+
+
+def _not_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    # is_global leaves out private, loopback, link-local, CGNAT (100.64.0.0/10, home of the
+    # 100.100.100.200 metadata service) and the other special-purpose ranges; it lets multicast
+    # through, so that is refused separately.
+    return not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified
+
+
+def is_internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True unless `ip`, and any IPv4 address it carries, is globally routable unicast."""
+    if ip.version == 6:
+        carrier_only, embedded = _embedded_ipv4(ip)
+        if any(_not_public(v4) for v4 in embedded):
+            return True
+        if carrier_only:
+            return False
+    return _not_public(ip)
+
+
+class Allowlist:
+    """The WEBHOOK_ALLOWLIST setting: host names, addresses and networks (CIDR) we may call anyway."""
+
+    def __init__(self, entries: list[str] | tuple[str, ...] = ()):
+        self.names: set[str] = set()
+        self.networks: list = []
+        for entry in entries:
+            entry = entry.strip()
+            if not entry:
+                continue
+            try:
+                self.networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                self.names.add(entry.lower().rstrip("."))
+
+    def permits(self, hostname: str, address: str) -> bool:
+        """Whether a host of this name, reached at this address, is listed (by name or network)."""
+        if hostname.lower().rstrip(".") in self.names:
+            return True
+        ip = ipaddress.ip_address(address)
+        return any(ip.version == net.version and ip in net for net in self.networks)
+
+
+def _resolve(hostname: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnresolvableHost(f"cannot resolve {hostname}: {exc}") from exc
+    addresses = list(dict.fromkeys(info[4][0].split("%")[0] for info in infos))
+    if not addresses:
+        raise UnresolvableHost(f"{hostname} has no address")
+    return addresses
 
 
 def check_url(url: str, allowlist: list[str] | tuple[str, ...] = ()) -> Target:
     """Resolve `url` and return where to connect; raise RefusedURL or UnresolvableHost.
 
     Refused: schemes other than http(s); plain http unless allowlisted; any resolved address that
-    is private, loopback, link-local, multicast, reserved or unspecified unless allowlisted. Every
-    address must pass, since the HTTP client could otherwise pick the internal one.
+    is not globally routable unicast (private, loopback, link-local, CGNAT, multicast, reserved ...,
+    including such an IPv4 address inside an IPv6 one) unless allowlisted. Every address must pass,
+    since the HTTP client could otherwise pick the internal one.
     """
     parts = urlsplit((url or "").strip())
     scheme = parts.scheme.lower()
@@ -89,28 +136,15 @@ def check_url(url: str, allowlist: list[str] | tuple[str, ...] = ()) -> Target:
         port = parts.port or DEFAULT_PORTS[scheme]
     except ValueError as exc:
         raise RefusedURL(f"webhook URL has an invalid port: {exc}") from exc
-    try:
-        infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UnresolvableHost(f"cannot resolve {hostname}: {exc}") from exc
-    addresses = list(dict.fromkeys(info[4][0].split("%")[0] for info in infos))
-    if not addresses:
-        raise UnresolvableHost(f"{hostname} has no address")
-
-    names, networks = _allowed_networks(list(allowlist))
-    host_allowed = hostname in names
-
-    def address_allowed(address: str) -> bool:
-        ip = ipaddress.ip_address(address)
-        return host_allowed or any(ip.version == net.version and ip in net for net in networks)
-
+    addresses = _resolve(hostname, port)
+    allowed = Allowlist(list(allowlist))
     for address in addresses:
-        if _is_internal(ipaddress.ip_address(address)) and not address_allowed(address):
+        if is_internal(ipaddress.ip_address(address)) and not allowed.permits(hostname, address):
             raise RefusedURL(
                 f"webhook host {hostname} resolves to {address}, a private or reserved address; "
                 "add it to WEBHOOK_ALLOWLIST if it is meant to be called"
             )
-    if scheme != "https" and not all(address_allowed(a) for a in addresses):
+    if scheme != "https" and not all(allowed.permits(hostname, a) for a in addresses):
         raise RefusedURL(f"webhook URL must use https:// ({hostname} is not in WEBHOOK_ALLOWLIST)")
     path = parts.path or "/"
     if parts.query:

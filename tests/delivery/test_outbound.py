@@ -22,6 +22,44 @@ def test_check_url_refuses_internal_addresses(url):
         check_url(url)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://100.64.0.1/hook",  # carrier-grade NAT
+        "https://100.100.100.200/latest/meta-data",  # a cloud metadata service, in CGNAT space
+        "https://198.18.0.1/hook",  # benchmarking
+        "https://233.252.0.1/hook",  # multicast that is_global calls global
+        "https://[2002:a00:1::]/hook",  # 6to4 carrying 10.0.0.1
+        "https://[2002:7f00:1::1]/hook",  # 6to4 carrying 127.0.0.1
+        "https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/hook",  # Teredo, client 10.0.0.1
+        "https://[64:ff9b::a9fe:a9fe]/latest/meta-data",  # NAT64 of 169.254.169.254
+        "https://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+        "https://[64:ff9b:1::a00:1]/hook",  # local-use NAT64 prefix
+        "https://[fd00::1]/hook",  # unique local
+    ],
+)
+def test_check_url_when_address_is_not_globally_routable_is_refused(url):
+    with pytest.raises(RefusedURL, match="private or reserved"):
+        check_url(url)
+
+
+@pytest.mark.parametrize("url", ["https://[::ffff:93.184.216.34]/hook", "https://[64:ff9b::5db8:d822]/hook"])
+def test_check_url_when_ipv6_carries_public_ipv4_is_allowed(url):
+    assert check_url(url).port == 443
+
+
+@pytest.mark.parametrize(
+    ("url", "allowlist"),
+    [
+        ("https://100.100.100.200/hook", ["100.64.0.0/10"]),
+        ("https://[64:ff9b::a00:1]/hook", ["64:ff9b::/96"]),
+        ("https://[2002:a00:1::]/hook", ["2002::/16"]),
+    ],
+)
+def test_check_url_when_internal_address_is_allowlisted_is_allowed(url, allowlist):
+    assert check_url(url, allowlist).port == 443
+
+
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://1.1.1.1/"])
 def test_check_url_refuses_other_schemes(url):
     with pytest.raises(RefusedURL, match="scheme"):
