@@ -187,22 +187,32 @@ class WebhookChannel:
         return self._post(target, headers, body.encode())
 
     def _post(self, target: Target, headers: dict, body: bytes) -> AttemptResult:
+        """POST to the checked addresses in turn until one accepts the connection."""
         parts = requests.utils.urlparse(self.row.target)
         auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
         with requests.Session() as session:
             session.trust_env = False  # an environment proxy would bypass the address check
             session.mount(f"{target.scheme}://", _PinnedAdapter(target.hostname))
-            try:
-                response = session.post(
-                    target.pinned_url,
-                    data=body,
-                    headers={**headers, "host": target.host_header},
-                    auth=auth,
-                    timeout=WEBHOOK_TIMEOUT,
-                    allow_redirects=False,  # a redirect could lead anywhere, past the check
-                )
-            except requests.RequestException as exc:
-                return AttemptResult(False, error=f"{type(exc).__name__}: {exc}")
+            failures = []
+            for address in target.addresses:
+                try:
+                    response = session.post(
+                        target.pinned_url(address),
+                        data=body,
+                        headers={**headers, "host": target.host_header},
+                        auth=auth,
+                        timeout=WEBHOOK_TIMEOUT,
+                        allow_redirects=False,  # a redirect could lead anywhere, past the check
+                    )
+                    break
+                except requests.ConnectionError as exc:
+                    # This address is down; as a browser would, try the host's next one. (The
+                    # webhook-id lets the receiver drop a copy if the first one got through after all.)
+                    failures.append(f"{address}: {type(exc).__name__}: {exc}")
+                except requests.RequestException as exc:
+                    return AttemptResult(False, error=f"{type(exc).__name__}: {exc}")
+            else:
+                return AttemptResult(False, error="; ".join(failures))
         status = response.status_code
         if 200 <= status < 300:
             return AttemptResult(True, status_code=status)

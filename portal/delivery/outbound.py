@@ -24,17 +24,22 @@ class UnresolvableHost(OSError):
 
 @dataclass(frozen=True)
 class Target:
-    """A checked URL: connect to `address`, but speak to `hostname` (Host header, TLS name)."""
+    """A checked URL: connect to one of `addresses`, but speak to `hostname` (Host header, TLS name)."""
 
     scheme: str
     hostname: str
     port: int
-    address: str
+    addresses: tuple[str, ...]  # every address the host resolved to, each checked, in DNS order
     path: str  # path and query, as written
 
     @property
-    def pinned_url(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
+    def address(self) -> str:
+        return self.addresses[0]
+
+    def pinned_url(self, address: str | None = None) -> str:
+        """The URL with the host replaced by `address` (default: the first one)."""
+        address = address or self.address
+        host = f"[{address}]" if ":" in address else address
         return f"{self.scheme}://{host}:{self.port}{self.path}"
 
     @property
@@ -123,7 +128,7 @@ def check_url(url: str, allowlist: list[str] | tuple[str, ...] = ()) -> Target:
     Refused: schemes other than http(s); plain http unless allowlisted; any resolved address that
     is not globally routable unicast (private, loopback, link-local, CGNAT, multicast, reserved ...,
     including such an IPv4 address inside an IPv6 one) unless allowlisted. Every address must pass,
-    since the HTTP client could otherwise pick the internal one.
+    since the sender may connect to any of them.
     """
     parts = urlsplit((url or "").strip())
     scheme = parts.scheme.lower()
@@ -149,4 +154,4 @@ def check_url(url: str, allowlist: list[str] | tuple[str, ...] = ()) -> Target:
     path = parts.path or "/"
     if parts.query:
         path += f"?{parts.query}"
-    return Target(scheme=scheme, hostname=hostname, port=port, address=addresses[0], path=path)
+    return Target(scheme=scheme, hostname=hostname, port=port, addresses=tuple(addresses), path=path)

@@ -73,7 +73,7 @@ def test_check_url_refuses_plain_http_to_public_host():
 
 def test_check_url_allows_public_https_and_pins_its_address():
     target = check_url("https://93.184.216.34:8443/hook?x=1")
-    assert target.pinned_url == "https://93.184.216.34:8443/hook?x=1"
+    assert target.pinned_url() == "https://93.184.216.34:8443/hook?x=1"
     assert target.host_header == "93.184.216.34:8443"
 
 

@@ -1,6 +1,7 @@
 """Webhook delivery: signed per Standard Webhooks, 2xx succeeds, 5xx retries, 410 disables, SSRF refused."""
 
 import datetime as dt
+import socket
 
 import pytest
 from rq.job import Job
@@ -221,3 +222,49 @@ def test_rotate_secret_audits_without_either_secret(app, receiver, webhook):
         details = event.details
     assert new not in str(details) and old not in str(details)
     assert details["old_secret_signs_until"].startswith(str(utcnow().year))
+
+
+def _resolving(monkeypatch, name: str, addresses: list[str]) -> None:
+    """Make `name` resolve to `addresses`, in that order; other names resolve as usual."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_webhook_when_first_address_refuses_connection_is_sent_to_the_next(
+    app, receiver, invoice_id, monkeypatch
+):
+    port = receiver.server.server_address[1]
+    _resolving(monkeypatch, "hooks.acme.example", ["127.0.0.2", "127.0.0.1"])  # nothing on .2
+    app.config["WEBHOOK_ALLOWLIST"] = ["127.0.0.0/8"]
+    receiver.secret = new_webhook_secret()
+    channel_id = add_channel(
+        app, "webhook", target=f"http://hooks.acme.example:{port}/hooks/invoices", secret=receiver.secret
+    )
+    with app.app_context():
+        deliver_invoice(invoice_id)
+    result = run_attempt(app, delivery_for(app, invoice_id, channel_id).id)
+    assert result["status"] == "succeeded" and len(receiver.requests) == 1
+    assert receiver.requests[0][0]["host"] == f"hooks.acme.example:{port}"
+
+
+def test_webhook_when_every_address_refuses_connection_names_each_and_retries(
+    app, receiver, invoice_id, monkeypatch
+):
+    _resolving(monkeypatch, "hooks.acme.example", ["127.0.0.2", "127.0.0.3"])
+    app.config["WEBHOOK_ALLOWLIST"] = ["127.0.0.0/8"]
+    channel_id = add_channel(
+        app, "webhook", target="http://hooks.acme.example:9/in", secret=new_webhook_secret()
+    )
+    with app.app_context():
+        deliver_invoice(invoice_id)
+    delivery_id = delivery_for(app, invoice_id, channel_id).id
+    with pytest.raises(DeliveryRetry):
+        run_attempt(app, delivery_id)
+    (attempt,) = attempts(app, delivery_id)
+    assert "127.0.0.2" in attempt.error and "127.0.0.3" in attempt.error
