@@ -11,6 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
 from portal import audit
+from portal.delivery.outbound import plain_http_allowed
 from portal.delivery.webhook_secrets import new_webhook_secret
 from portal.extensions import db
 from portal.models import ChannelKind, Customer, DeliveryChannel, User
@@ -32,10 +33,11 @@ def _check_emails(target: str) -> str:
 
 def _check_webhook(target: str) -> str:
     parts = urlsplit(target.strip())
-    allowlist = current_app.config["WEBHOOK_ALLOWLIST"]
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ChannelError("target: a webhook needs an https:// URL")
-    if parts.scheme == "http" and parts.hostname not in allowlist:
+    if parts.scheme == "http" and not plain_http_allowed(
+        parts.hostname, current_app.config["WEBHOOK_ALLOWLIST"]
+    ):
         raise ChannelError("target: webhooks must use https (plain http only for hosts in WEBHOOK_ALLOWLIST)")
     return target.strip()
 

@@ -111,7 +111,7 @@ class Allowlist:
         return any(ip.version == net.version and ip in net for net in self.networks)
 
 
-def _resolve(hostname: str, port: int) -> list[str]:
+def _resolve(hostname: str, port: int | None) -> list[str]:
     try:
         infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
@@ -120,6 +120,28 @@ def _resolve(hostname: str, port: int) -> list[str]:
     if not addresses:
         raise UnresolvableHost(f"{hostname} has no address")
     return addresses
+
+
+def plain_http_allowed(
+    hostname: str, allowlist: list[str] | tuple[str, ...], addresses: list[str] | None = None
+) -> bool:
+    """Whether plain http to this host is allowed: listed by name, or every address in a listed network.
+
+    The one rule for adding a channel and for sending. `addresses` are those the host resolved to;
+    without them the host is resolved here, and a name that does not resolve counts only if listed.
+    """
+    allowed = Allowlist(allowlist)
+    hostname = hostname.lower().rstrip(".")
+    if hostname in allowed.names:
+        return True
+    if not allowed.networks:
+        return False
+    if addresses is None:
+        try:
+            addresses = _resolve(hostname, None)
+        except UnresolvableHost:
+            return False
+    return bool(addresses) and all(allowed.permits(hostname, a) for a in addresses)
 
 
 def check_url(url: str, allowlist: list[str] | tuple[str, ...] = ()) -> Target:
@@ -149,7 +171,7 @@ def check_url(url: str, allowlist: list[str] | tuple[str, ...] = ()) -> Target:
                 f"webhook host {hostname} resolves to {address}, a private or reserved address; "
                 "add it to WEBHOOK_ALLOWLIST if it is meant to be called"
             )
-    if scheme != "https" and not all(allowed.permits(hostname, a) for a in addresses):
+    if scheme != "https" and not plain_http_allowed(hostname, allowlist, addresses):
         raise RefusedURL(f"webhook URL must use https:// ({hostname} is not in WEBHOOK_ALLOWLIST)")
     path = parts.path or "/"
     if parts.query:

@@ -36,6 +36,32 @@ def test_admin_add_webhook_with_plain_http_explains(app, client, auth, billing):
     assert 'class="field-error">webhooks must use https' in response.data.decode()
 
 
+def test_admin_add_plain_http_webhook_when_address_in_allowlisted_network_is_accepted(
+    app, client, auth, billing
+):
+    app.config["WEBHOOK_ALLOWLIST"] = ["10.0.0.0/8"]
+    auth.login("admin@example.com")
+    response = client.post(
+        f"/admin/customers/{_acme(app)}/channels",
+        data={"kind": "webhook", "target": "http://10.1.2.3:8080/h"},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(DeliveryChannel.target)) == "http://10.1.2.3:8080/h"
+
+
+def test_admin_add_plain_http_webhook_when_address_outside_allowlisted_network_explains(
+    app, client, auth, billing
+):
+    app.config["WEBHOOK_ALLOWLIST"] = ["192.168.0.0/16"]
+    auth.login("admin@example.com")
+    response = client.post(
+        f"/admin/customers/{_acme(app)}/channels", data={"kind": "webhook", "target": "http://10.1.2.3/h"}
+    )
+    assert response.status_code == 400
+    assert 'class="field-error">webhooks must use https' in response.data.decode()
+
+
 def test_admin_add_email_channel_with_bad_address_explains(app, client, auth, billing):
     auth.login("admin@example.com")
     page = client.post(
