@@ -6,8 +6,10 @@ YYYY/MM is the invoice's billing period (its first day); a revision has its own 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ WEBHOOK_TIMEOUT = 15  # seconds, for connecting and for each read
 EVENT_TYPE = "invoice.approved"
 MIMETYPES = {"pdf": "application/pdf", "csv": "text/csv"}
 KINDS = ("pdf", "csv")
+SPOOL_BYTES = 8 * 1024 * 1024  # an archive copy larger than this goes through a temporary file
 
 
 @dataclass(frozen=True)
@@ -233,7 +236,7 @@ def archive_key(invoice: Invoice, kind: str) -> str:
 
 
 class ArchiveChannel:
-    """Copies both files to the archive keys and checks that what was written is the same file."""
+    """Copies both files to the archive keys, each only once its content matches the recorded sha256."""
 
     def __init__(self, row: DeliveryChannel):
         self.row = row
@@ -243,18 +246,28 @@ class ArchiveChannel:
         docs = _by_kind(documents)
         for kind in KINDS:
             key = archive_key(invoice, kind)
-            source = storage.open(docs[kind].storage_key)
-            try:
-                written = storage.put(key, source)
-            finally:
-                source.close()
-            if written != docs[kind].sha256:
-                # The stored document no longer matches its recorded hash: copying again won't help.
-                return AttemptResult(
-                    False,
-                    error=f"{key}: sha256 {written} differs from the document's {docs[kind].sha256}",
-                    permanent=True,
-                )
+            # Hashed before anything is written, so a changed file never lands at the archive key.
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as copy:
+                digest = hashlib.sha256()
+                source = storage.open(docs[kind].storage_key)
+                try:
+                    while chunk := source.read(1 << 16):
+                        digest.update(chunk)
+                        copy.write(chunk)
+                finally:
+                    source.close()
+                if digest.hexdigest() != docs[kind].sha256:
+                    # The stored document no longer matches its recorded hash: copying again won't help.
+                    return AttemptResult(
+                        False,
+                        error=f"{docs[kind].storage_key}: sha256 {digest.hexdigest()} differs from the "
+                        f"document's {docs[kind].sha256}; not archived",
+                        permanent=True,
+                    )
+                copy.seek(0)
+                written = storage.put(key, copy)
+            if written != docs[kind].sha256:  # the storage changed it on the way: try again later
+                return AttemptResult(False, error=f"{key}: written sha256 {written} differs; retrying")
         return AttemptResult(True)
 
 

@@ -3,11 +3,13 @@
 import email
 import email.policy
 import hashlib
+import io
 
 from sqlalchemy import select
 
-from portal.delivery import archive_key, attempt_delivery, deliver_invoice
+from portal.delivery import archive_key, attempt_delivery, deliver_invoice, redeliver
 from portal.extensions import db
+from portal.jobs.workers import drain
 from portal.models import ChannelKind, DeliveryChannel, DeliveryStatus, Invoice
 from portal.storage import get_storage
 from tests.delivery.conftest import CSV, PDF, add_channel, delivery_for
@@ -77,11 +79,33 @@ def test_archive_writes_both_files_under_documented_keys_with_matching_sha256(ap
 
 
 def test_archive_when_stored_document_changed_fails_permanently(app, invoice_id):
-    import io
-
     with app.app_context():
         get_storage().put(f"invoices/{invoice_id}/pdf", io.BytesIO(b"tampered"))
         deliver_invoice(invoice_id)
     result = deliver_by(app, invoice_id, archive_channel_id(app))
     assert result["status"] == "failed" and "differs from the document's" in result["error"]
     assert delivery_for(app, invoice_id, archive_channel_id(app)).status == DeliveryStatus.FAILED
+
+
+def test_archive_when_stored_document_changed_leaves_nothing_at_archive_key(app, invoice_id):
+    with app.app_context():
+        get_storage().put(f"invoices/{invoice_id}/pdf", io.BytesIO(b"tampered"))
+        deliver_invoice(invoice_id)
+    deliver_by(app, invoice_id, archive_channel_id(app))
+    with app.app_context():
+        key = archive_key(db.session.get(Invoice, invoice_id), "pdf")
+        assert get_storage().exists(key) is False
+
+
+def test_archive_redelivered_after_document_changed_keeps_the_good_copy(app, invoice_id):
+    with app.app_context():
+        deliver_invoice(invoice_id)
+    deliver_by(app, invoice_id, archive_channel_id(app))  # archived while intact
+    with app.app_context():
+        get_storage().put(f"invoices/{invoice_id}/pdf", io.BytesIO(b"tampered"))
+        invoice = db.session.get(Invoice, invoice_id)
+        redeliver(invoice, by=None, include_succeeded=True)
+        db.session.commit()
+    drain(app, queues=["delivery"])
+    with app.app_context():
+        assert get_storage().open(archive_key(db.session.get(Invoice, invoice_id), "pdf")).read() == PDF
