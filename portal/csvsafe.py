@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 
-_NUMBER = re.compile(r"^[+-]?\d[\d,]*(\.\d+)?$")
+_NUMBER = re.compile(r"[+-]?\d[\d,]*(\.\d+)?")  # whole cell only: fullmatch, as "$" would let "-1\n" pass
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: object) -> str:
     text = "" if value is None else str(value)
-    if text.startswith(_TRIGGERS) and not _NUMBER.match(text):
+    if text.startswith(_TRIGGERS) and not _NUMBER.fullmatch(text):
         return "'" + text
     return text
