@@ -15,7 +15,14 @@ from portal.delivery.dispatch import (
     redeliver,
     retry_schedule,
 )
+from portal.delivery.outbound import redacted_url
 from portal.delivery.webhook_secrets import new_webhook_secret, rotate_secret
+
+
+def init_app(app) -> None:
+    """Template helpers of delivery pages: `redacted_url` shows a webhook URL without credentials."""
+    app.add_template_filter(redacted_url, "redacted_url")
+
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -28,7 +35,9 @@ __all__ = [
     "attempt_delivery",
     "deliver_invoice",
     "delivery_summary",
+    "init_app",
     "new_webhook_secret",
+    "redacted_url",
     "redeliver",
     "retry_schedule",
     "rotate_secret",

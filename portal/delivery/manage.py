@@ -11,7 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
 from portal import audit
-from portal.delivery.outbound import plain_http_allowed
+from portal.delivery.outbound import plain_http_allowed, redacted_url
 from portal.delivery.webhook_secrets import new_webhook_secret
 from portal.extensions import db
 from portal.models import ChannelKind, Customer, DeliveryChannel, User
@@ -68,7 +68,7 @@ def add_channel(
         subject=channel,
         customer_id=customer.id,
         actor=by,
-        details={"kind": channel_kind.value, "target": target},
+        details={"kind": channel_kind.value, "target": redacted_url(target)},
     )
     return channel, secret
 

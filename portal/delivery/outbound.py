@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -177,3 +177,18 @@ def check_url(url: str, allowlist: list[str] | tuple[str, ...] = ()) -> Target:
     if parts.query:
         path += f"?{parts.query}"
     return Target(scheme=scheme, hostname=hostname, port=port, addresses=tuple(addresses), path=path)
+
+
+def redacted_url(url: str) -> str:
+    """The URL as pages and audit events show it: a user name and password become `***`.
+
+    The real URL, credentials included, is read only when sending.
+    """
+    try:
+        parts = urlsplit(url or "")
+    except ValueError:
+        return "***" if "@" in (url or "") else url
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))

@@ -5,8 +5,8 @@ default): each delivery then carries two signatures in `webhook-signature` ("v1,
 the Standard Webhooks spec allows, so a receiver still holding the old secret keeps accepting
 deliveries until it is updated. A leaked secret is rotated with no grace: it stops signing at once.
 
-A rotation is audited without the secret itself: the audit trail is readable by more people than
-should be able to sign messages as us.
+A rotation is audited without the secret itself (and with the URL's credentials redacted): the audit
+trail is readable by more people than should be able to sign messages as us.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import secrets
 from flask import current_app
 
 from portal import audit
+from portal.delivery.outbound import redacted_url
 from portal.models import ChannelKind, DeliveryChannel, User
 from portal.models.base import utcnow
 
@@ -56,7 +57,7 @@ def rotate_secret(channel: DeliveryChannel, *, by: User | None, grace: dt.timede
         actor=by,
         details={
             "channel_id": channel.id,
-            "target": channel.target,
+            "target": redacted_url(channel.target),
             "old_secret_signs_until": until.isoformat() if until else None,
         },
     )
