@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from portal import audit, jobs
 from portal.delivery.channels import KINDS, AttemptResult, attempt, channel_for
@@ -328,9 +329,16 @@ def redeliver(invoice: Invoice, *, by: User | None, include_succeeded: bool = Fa
 
 
 def delivery_summary(invoice: Invoice) -> list[DeliveryRow]:
-    """Each delivery of the invoice with its channel and its attempts (newest first), for pages."""
+    """Each delivery of the invoice with its channel and every attempt (newest first), for pages.
+
+    The attempts are the recorded rows, so those made before a redelivery (which restarts the
+    counter) are listed too. Three queries whatever the number of deliveries.
+    """
     deliveries = db.session.scalars(
-        select(Delivery).where(Delivery.invoice_id == invoice.id).order_by(Delivery.id)
+        select(Delivery)
+        .where(Delivery.invoice_id == invoice.id)
+        .options(selectinload(Delivery.channel))
+        .order_by(Delivery.id)
     ).all()
     attempts: dict[int, list[DeliveryAttempt]] = {d.id: [] for d in deliveries}
     if deliveries:
