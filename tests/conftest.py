@@ -58,13 +58,10 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
-try:  # pytest-xdist provides `worker_id`; without it every test runs in one process ("master")
-    import xdist  # noqa: F401
-except ImportError:  # pragma: no cover
-
-    @pytest.fixture(scope="session")
-    def worker_id() -> str:
-        return "master"
+@pytest.fixture(scope="session")
+def worker_id(request) -> str:
+    """xdist's worker name ("gw0", "gw1" ...), or "master" in one process (also with -p no:xdist)."""
+    return getattr(request.config, "workerinput", {}).get("workerid", "master")
 
 
 def _worker_index(worker_id: str) -> int:
