@@ -171,13 +171,7 @@ def approve(invoice_id: int):
     inv = get_or_404(Invoice, invoice_id)
     form = ApproveForm()
     if form.validate_on_submit():
-        try:
-            flagged = disputes.open_disputes(inv)
-            if flagged:
-                raise lifecycle.InvoiceStateError(
-                    f"{len(flagged)} line(s) are disputed: approve the undisputed lines, "
-                    "or withdraw the flags first."
-                )
+        try:  # refused while a line is flagged (checked under the invoice's lock)
             lifecycle.approve(inv, by=current_user, comment=form.comment.data)
             db.session.commit()
             flash(f"You approved {inv.kind_label.lower()} {inv.number}.", "success")

@@ -9,6 +9,7 @@ a build twice, or on two workers at once, creates nothing twice: the database ho
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, exists, select, text, update
@@ -105,8 +106,23 @@ def store_totals(invoice: Invoice) -> None:
 
 
 def invoice_number(customer: Customer, period: Period, sequence: int, revision: int = 1) -> str:
-    base = f"{customer.code}-{period.key}-{sequence}"
-    return base if revision == 1 else f"{base}-R{revision}"
+    return with_suffixes(f"{customer.code}-{period.key}-{sequence}", revision=revision)
+
+
+# An invoice number is CODE-YYYY-MM-SEQ, then -S<n> on a supplemental invoice, then -R<n> from the
+# second revision on. Only these trailing suffixes are ever parsed back, so a customer code may
+# contain anything.
+_SUFFIXES = re.compile(r"(-S\d+)?(-R\d+)?$")
+
+
+def with_suffixes(base: str, *, supplement: int = 0, revision: int = 1) -> str:
+    """`base` with the supplement and revision suffixes an invoice of that kind carries."""
+    return base + (f"-S{supplement}" if supplement else "") + (f"-R{revision}" if revision > 1 else "")
+
+
+def base_number(number: str) -> str:
+    """The number of the period's regular first revision: `number` without -S<n> and -R<n>."""
+    return _SUFFIXES.sub("", number, count=1)
 
 
 def build_invoices(customer: Customer, period: Period, *, actor: User | None = None) -> BuildResult:

@@ -1,8 +1,10 @@
 """Line-level disputes: a contact flags lines before deciding, approves the rest, and admins resolve each.
 
-A line under an open dispute is held: it is on no invoice and no build takes it, until an admin
-re-bills it on a supplemental invoice (which follows the normal approval flow) or rejects it back to
-the partner with a reason.
+A line under an open dispute is held once the rest is approved: it is on no invoice and no build
+takes it, until an admin re-bills it on a supplemental invoice (which follows the normal approval
+flow) or rejects it back to the partner with a reason. Before the decision a flag only marks the line;
+a denial's resolution or a void closes it. Each resolution is one UPDATE guarded by the dispute's
+status, so two admins (or a double click) resolve a dispute once.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from sqlalchemy import delete, func, select, update
 
 from portal import audit, jobs
 from portal.extensions import db
-from portal.invoicing.build import store_totals
-from portal.invoicing.lifecycle import InvoiceStateError, approve
+from portal.invoicing.build import base_number, store_totals, with_suffixes
+from portal.invoicing.lifecycle import InvoiceStateError, approve, lock
 from portal.models import (
+    Customer,
     Dispute,
     DisputeStatus,
     Invoice,
@@ -39,6 +42,7 @@ def flag_line(invoice: Invoice, line_item_id: int, *, by: User | None, comment: 
     comment = (comment or "").strip()
     if not comment:
         raise InvoiceStateError("Say what is wrong with the line: a comment is required to dispute it.")
+    lock(invoice)  # against an approval at the same moment (see lifecycle.lock)
     _pending(invoice, "disputed")
     on_invoice = db.session.scalar(
         select(LineItem.id).where(LineItem.id == line_item_id, LineItem.invoice_id == invoice.id)
@@ -58,6 +62,10 @@ def flag_line(invoice: Invoice, line_item_id: int, *, by: User | None, comment: 
         )
         db.session.add(dispute)
         db.session.flush()
+    elif dispute.status != DisputeStatus.OPEN:
+        raise InvoiceStateError(
+            f"Line {line_item_id} was already disputed and {dispute.status.value} by our team."
+        )
     else:
         dispute.comment = comment
     audit.record(
@@ -71,7 +79,7 @@ def flag_line(invoice: Invoice, line_item_id: int, *, by: User | None, comment: 
 
 def withdraw(dispute: Dispute, *, by: User | None) -> None:
     """Take a flag back while the invoice still awaits a decision."""
-    invoice = db.session.get(Invoice, dispute.invoice_id)
+    invoice = lock(db.session.get(Invoice, dispute.invoice_id))
     _pending(invoice, "un-disputed")
     audit.record(
         "dispute.withdrawn",
@@ -98,6 +106,7 @@ def approve_undisputed(invoice: Invoice, *, by: User | None, comment: str | None
     The invoice's lines and stored totals are rebuilt without the disputed lines, so what was
     approved is exactly what its pages and files show. Returns the held line ids.
     """
+    lock(invoice)  # the flags read below are all there are until we commit
     _pending(invoice, "approved without disputed lines")
     held = sorted(open_disputes(invoice))
     if not held:
@@ -126,20 +135,67 @@ def approve_undisputed(invoice: Invoice, *, by: User | None, comment: str | None
     return held
 
 
-def rebill(disputes: list[Dispute], *, by: User | None, reason: str = "") -> Invoice:
-    """Put open disputed lines of one invoice on a supplemental invoice awaiting approval."""
-    if not disputes:
-        raise InvoiceStateError("Choose at least one disputed line to re-bill.")
-    if any(d.status != DisputeStatus.OPEN for d in disputes):
-        raise InvoiceStateError("Only open disputes can be re-billed.")
+def _resolvable(disputes: list[Dispute]) -> Invoice:
+    """The one invoice the open `disputes` were raised on, if it was approved (their lines held)."""
     parents = {d.invoice_id for d in disputes}
     if len(parents) != 1:
-        raise InvoiceStateError("Re-bill the disputed lines of one invoice at a time.")
+        raise InvoiceStateError("Resolve the disputed lines of one invoice at a time.")
     parent = db.session.get(Invoice, parents.pop())
+    if parent.status == InvoiceStatus.PENDING_APPROVAL:
+        raise InvoiceStateError(
+            f"Invoice {parent.number} still awaits the customer's decision: its disputed lines can be "
+            "resolved once the customer approves the rest."
+        )
     if parent.status not in (InvoiceStatus.APPROVED, InvoiceStatus.DELIVERED):
         raise InvoiceStateError(
-            f"Invoice {parent.number} must be approved before its disputed lines are re-billed."
+            f"Invoice {parent.number} is {parent.status.label.lower()}: its disputed lines are resolved "
+            "with the invoice, not here."
         )
+    return parent
+
+
+def _close(disputes: list[Dispute], status: DisputeStatus, *, by: User | None, reason: str | None) -> None:
+    """Mark open disputes resolved in one guarded UPDATE; refused if any was resolved meanwhile."""
+    ids = [d.id for d in disputes]
+    closed = db.session.execute(
+        update(Dispute)
+        .where(Dispute.id.in_(ids), Dispute.status == DisputeStatus.OPEN)
+        .values(
+            status=status,
+            resolution_reason=reason,
+            resolved_by_id=by.id if by else None,
+            resolved_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if closed != len(ids):
+        raise InvoiceStateError(
+            "Only open disputes can be resolved, and this one was resolved already "
+            "(perhaps by another admin just now)."
+        )
+    for dispute in disputes:
+        db.session.refresh(dispute)
+
+
+def _still_held(line_ids: list[int], moved: int) -> None:
+    if moved != len(line_ids):
+        raise InvoiceStateError(
+            f"Line(s) {sorted(line_ids)} are no longer held off their invoice; nothing was changed."
+        )
+
+
+def rebill(disputes: list[Dispute], *, by: User | None, reason: str = "") -> Invoice:
+    """Put open disputed lines of one approved invoice on a supplemental invoice awaiting approval."""
+    if not disputes:
+        raise InvoiceStateError("Choose at least one disputed line to re-bill.")
+    parent = _resolvable(disputes)
+    # The customer's row lock serializes supplemental numbering: two re-bills of one period never
+    # take the same -S<n>. NO KEY UPDATE, so rows referring to the customer (audit events of a
+    # concurrent rejection) can still be inserted: FOR UPDATE would deadlock with them.
+    db.session.execute(
+        select(Customer.id).where(Customer.id == parent.customer_id).with_for_update(key_share=True)
+    )
+    _close(disputes, DisputeStatus.REBILLED, by=by, reason=(reason or "").strip() or None)
     supplement = (
         db.session.scalar(
             select(func.max(Invoice.supplement)).where(
@@ -150,9 +206,8 @@ def rebill(disputes: list[Dispute], *, by: User | None, reason: str = "") -> Inv
         )
         or 0
     ) + 1
-    base = parent.number.split("-R")[0]
     invoice = Invoice(
-        number=f"{base}-S{supplement}",
+        number=with_suffixes(base_number(parent.number), supplement=supplement),
         customer_id=parent.customer_id,
         period_start=parent.period_start,
         period_end=parent.period_end,
@@ -165,19 +220,15 @@ def rebill(disputes: list[Dispute], *, by: User | None, reason: str = "") -> Inv
     db.session.add(invoice)
     db.session.flush()
     line_ids = [d.line_item_id for d in disputes]
-    db.session.execute(
+    moved = db.session.execute(
         update(LineItem)
-        .where(LineItem.id.in_(line_ids), LineItem.invoice_id.is_(None))
+        .where(LineItem.id.in_(line_ids), LineItem.invoice_id.is_(None), LineItem.rejected_at.is_(None))
         .values(invoice_id=invoice.id)
         .execution_options(synchronize_session=False)
-    )
+    ).rowcount
+    _still_held(line_ids, moved)
     store_totals(invoice)
-    now = utcnow()
     for dispute in disputes:
-        dispute.status = DisputeStatus.REBILLED
-        dispute.resolution_reason = (reason or "").strip() or None
-        dispute.resolved_by_id = by.id if by else None
-        dispute.resolved_at = now
         dispute.supplemental_invoice_id = invoice.id
     audit.record(
         "dispute.rebilled",
@@ -207,26 +258,30 @@ def rebill(disputes: list[Dispute], *, by: User | None, reason: str = "") -> Inv
 
 
 def reject(dispute: Dispute, *, by: User | None, reason: str) -> None:
-    """Reject a disputed line back to the partner with a reason; it is never billed."""
+    """Reject a disputed line of an approved invoice back to the partner with a reason; never billed."""
     reason = (reason or "").strip()
     if not reason:
         raise InvoiceStateError("A reason is required to reject a line back to the partner.")
-    if dispute.status != DisputeStatus.OPEN:
-        raise InvoiceStateError("Only open disputes can be rejected.")
-    now = utcnow()
-    db.session.execute(
+    parent = _resolvable([dispute])
+    _close([dispute], DisputeStatus.REJECTED, by=by, reason=reason)
+    moved = db.session.execute(
         update(LineItem)
-        .where(LineItem.id == dispute.line_item_id, LineItem.invoice_id.is_(None))
-        .values(rejected_at=now, rejection_reason=reason)
+        .where(
+            LineItem.id == dispute.line_item_id,
+            LineItem.invoice_id.is_(None),
+            LineItem.rejected_at.is_(None),
+        )
+        .values(rejected_at=dispute.resolved_at, rejection_reason=reason)
         .execution_options(synchronize_session=False)
-    )
-    dispute.status = DisputeStatus.REJECTED
-    dispute.resolution_reason = reason
-    dispute.resolved_by_id = by.id if by else None
-    dispute.resolved_at = now
+    ).rowcount
+    _still_held([dispute.line_item_id], moved)
     audit.record(
         "dispute.rejected",
         subject=dispute,
         actor=by,
-        details={"line_item_id": dispute.line_item_id, "reason": reason},
+        details={
+            "invoice": parent.number,
+            "line_item_id": dispute.line_item_id,
+            "reason": reason,
+        },
     )

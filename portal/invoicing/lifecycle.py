@@ -3,7 +3,8 @@
 pending_approval -> approved -> delivered; pending_approval -> denied (reason required); a denied
 invoice is resolved by an admin into a new revision; void by an admin with a reason. Every transition
 is one UPDATE guarded by the current status, so of two decisions at the same moment exactly one
-wins, on PostgreSQL and SQLite alike, and the other is told who decided first.
+wins, on PostgreSQL and SQLite alike, and the other is told who decided first. Steps that must read
+before they write (approving with no line under dispute, flagging a line) first `lock` the invoice.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from sqlalchemy import delete, func, select, update
 
 from portal import audit, jobs
 from portal.extensions import db
-from portal.invoicing.build import invoice_number, store_totals
-from portal.invoicing.periods import Period
-from portal.models import Invoice, InvoiceStatus, LineItem, User
+from portal.invoicing.build import base_number, store_totals, with_suffixes
+from portal.models import Dispute, DisputeStatus, Invoice, InvoiceStatus, LineItem, User
 from portal.models.base import utcnow
 
 S = InvoiceStatus
@@ -34,10 +34,49 @@ def _refuse(invoice: Invoice, action: str) -> InvoiceStateError:
     return InvoiceStateError(message)
 
 
-def _transition(invoice: Invoice, allowed: tuple[InvoiceStatus, ...], action: str, **values) -> None:
+def lock(invoice: Invoice) -> Invoice:
+    """Hold the invoice's row until this transaction ends, and re-read it.
+
+    Taken by every step that reads before it writes (flag a line, approve with no open flag, approve
+    the undisputed lines), so two such steps on one invoice run one after the other and the second
+    sees what the first committed: a flag raised as another contact approves either lands before
+    the approval (which then refuses) or is refused itself. PostgreSQL: SELECT ... FOR NO KEY UPDATE (in
+    READ COMMITTED, later statements see what committed while we waited). SQLite: pysqlite takes the
+    database write lock only at the first write, so a no-op UPDATE takes it now.
+    """
+    if db.session.connection().dialect.name == "sqlite":
+        db.session.execute(
+            update(Invoice)
+            .where(Invoice.id == invoice.id)
+            .values(id=Invoice.id)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        # NO KEY UPDATE: it excludes other lockers and status changes, yet lets rows that refer to
+        # the invoice (disputes, audit events) be inserted meanwhile, so it cannot deadlock with them.
+        db.session.execute(select(Invoice.id).where(Invoice.id == invoice.id).with_for_update(key_share=True))
+    db.session.refresh(invoice)
+    return invoice
+
+
+def disputed_line_count(invoice: Invoice) -> int:
+    """Lines still on the invoice that a contact flagged (open disputes); approval must hold them."""
+    return db.session.scalar(
+        select(func.count(Dispute.id))
+        .join(LineItem, LineItem.id == Dispute.line_item_id)
+        .where(
+            Dispute.invoice_id == invoice.id,
+            Dispute.status == DisputeStatus.OPEN,
+            LineItem.invoice_id == invoice.id,
+        )
+    )
+
+
+def _transition(invoice: Invoice, allowed: tuple[InvoiceStatus, ...], action: str, *also, **values) -> None:
+    """One UPDATE guarded by the current status (and the conditions `also`); refused if it matched none."""
     changed = db.session.execute(
         update(Invoice)
-        .where(Invoice.id == invoice.id, Invoice.status.in_(allowed))
+        .where(Invoice.id == invoice.id, Invoice.status.in_(allowed), *also)
         .values(**values)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -47,6 +86,17 @@ def _transition(invoice: Invoice, allowed: tuple[InvoiceStatus, ...], action: st
 
 
 def approve(invoice: Invoice, *, by: User | None, comment: str | None = None) -> InvoiceStatus:
+    """Approve the whole invoice; refused while any of its lines is flagged as disputed.
+
+    An approved invoice never bills a disputed line: the flags are checked under the invoice's lock,
+    so a flag raised at the same moment is either seen here or refused there.
+    """
+    lock(invoice)
+    flagged = disputed_line_count(invoice) if invoice.status == S.PENDING_APPROVAL else 0
+    if flagged:
+        raise InvoiceStateError(
+            f"{flagged} line(s) are disputed: approve the undisputed lines, or withdraw the flags first."
+        )
     _transition(
         invoice,
         (S.PENDING_APPROVAL,),
@@ -108,7 +158,7 @@ def void(invoice: Invoice, *, by: User | None, reason: str) -> InvoiceStatus:
     _transition(
         invoice, (S.PENDING_APPROVAL, S.APPROVED, S.DENIED), "voided", status=S.VOID, void_reason=reason
     )
-    _close_open_disputes(invoice)
+    closed_flags = _close_open_disputes(invoice)
     released = db.session.execute(
         update(LineItem)
         .where(LineItem.invoice_id == invoice.id)
@@ -119,15 +169,19 @@ def void(invoice: Invoice, *, by: User | None, reason: str) -> InvoiceStatus:
         "invoice.voided",
         subject=invoice,
         actor=by,
-        details={"number": invoice.number, "reason": reason, "lines_unbilled": released},
+        details={
+            "number": invoice.number,
+            "reason": reason,
+            "lines_unbilled": released,
+            # Flags the contact had raised: those lines go back to unbilled with the rest.
+            "closed_disputes": closed_flags,
+        },
     )
     return invoice.status
 
 
 def _close_open_disputes(invoice: Invoice) -> list[int]:
     """Remove the open line flags of an invoice (kept in the audit trail), so they hold no line back."""
-    from portal.models import Dispute, DisputeStatus
-
     flagged = list(
         db.session.scalars(
             select(Dispute.line_item_id).where(
@@ -174,7 +228,14 @@ def resolve_denial(
     )
     if chosen - on_invoice:
         raise InvoiceStateError(f"Line(s) {sorted(chosen - on_invoice)} are not on invoice {invoice.number}.")
-    _transition(invoice, (S.DENIED,), "resolved", resolved_at=utcnow())
+    # Guarded on resolved_at too: of two admins resolving at once, one issues the revision.
+    _transition(
+        invoice,
+        (S.DENIED,),
+        "resolved (only an unresolved denied invoice can be)",
+        Invoice.resolved_at.is_(None),
+        resolved_at=utcnow(),
+    )
     # The contact's flags on this revision were answered line by line above: they are closed.
     closed_flags = _close_open_disputes(invoice)
     if unbill:
@@ -207,15 +268,17 @@ def resolve_denial(
     if not remaining:
         return None
     base_revision = invoice.revision + 1
-    period = Period(invoice.period_start, invoice.period_end)
-    sequence = int(invoice.number.split("-R")[0].rsplit("-", 1)[1])
+    # A supplemental invoice's revision stays supplemental: same -S<n>, next -R<n>.
     revision = Invoice(
-        number=invoice_number(invoice.customer, period, sequence, base_revision),
+        number=with_suffixes(
+            base_number(invoice.number), supplement=invoice.supplement, revision=base_revision
+        ),
         customer_id=invoice.customer_id,
         period_start=invoice.period_start,
         period_end=invoice.period_end,
         currency=invoice.currency,
         revision=base_revision,
+        supplement=invoice.supplement,
         supersedes_id=invoice.id,
         status=S.PENDING_APPROVAL,
         created_by_id=by.id if by else None,

@@ -304,3 +304,14 @@ def test_admin_reject_dispute_without_reason_explains_next_to_field(app, client,
         'class="field-error">A reason is required to reject a line back to the partner.'
         in response.data.decode()
     )
+
+
+def test_dispute_queue_when_invoice_pending_offers_no_resolution(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    line = _line_id(app, 4500)
+    client.post(f"/customer/invoices/{invoice_id}/lines/{line}/dispute", data={"comment": "Not enrolled"})
+    auth.logout()
+    auth.login("admin@example.com")
+    queue = client.get("/admin/disputes").data.decode()
+    assert "Not enrolled" in queue and "still awaits the customer's decision" in queue
+    assert "Re-bill on a supplemental invoice" not in queue
