@@ -6,11 +6,11 @@ from __future__ import annotations
 from flask import render_template, request
 from sqlalchemy import select
 
-from portal import audit
+from portal import audit, jobs
 from portal.extensions import db
 from portal.invoicing import queries
 from portal.invoicing.disputes import open_disputes
-from portal.models import Invoice, InvoiceDocument, InvoiceStatus, Partner
+from portal.models import Invoice, InvoiceDocument, InvoiceStatus, JobRecord, JobStatus, Partner
 from portal.web import send_stored
 
 LINES_PAGE = 100
@@ -57,9 +57,56 @@ def render_lines(invoice: Invoice, *, can_dispute: bool, endpoint: str):
     )
 
 
+EMPLOYEE_LINES_SHOWN = 1000
+
+
 def employee_lines(invoice: Invoice, employee_id: int):
-    rows = queries.invoice_lines(invoice, limit=1000, employee_id=employee_id)
-    return render_template("invoices/_employee_lines.html", invoice=invoice, lines=rows)
+    """One employee's lines for the breakdown; beyond EMPLOYEE_LINES_SHOWN it says how many more."""
+    rows = queries.invoice_lines(invoice, limit=EMPLOYEE_LINES_SHOWN, employee_id=employee_id)
+    total = (
+        queries.count_lines(invoice, employee_id=employee_id)
+        if len(rows) == EMPLOYEE_LINES_SHOWN
+        else len(rows)
+    )
+    return render_template("invoices/_employee_lines.html", invoice=invoice, lines=rows, total=total)
+
+
+RENDER_PHASES = {
+    "csv": "writing the CSV",
+    "pdf": "laying out the PDF",
+    "store": "storing the files",
+    "done": "finishing",
+}
+
+
+def render_state(invoice: Invoice, documents: dict[str, InvoiceDocument]) -> dict:
+    """Where the approved invoice's PDF and CSV are: ready, being prepared (and which step), or failed.
+
+    From the render job recorded with the approval; its failure is shown, so the page stops waiting.
+    """
+    if documents or invoice.status not in (InvoiceStatus.APPROVED, InvoiceStatus.DELIVERED):
+        return {"state": "ready" if documents else "none"}
+    record = db.session.get(JobRecord, invoice.render_job_id) if invoice.render_job_id else None
+    if record is not None and record.status == JobStatus.FAILED:
+        return {"state": "failed", "error": record.error or "", "job_id": record.id}
+    phase = jobs.get_progress(record.id).get("phase") if record is not None else None
+    return {
+        "state": "preparing",
+        "step": RENDER_PHASES.get(phase, "waiting for a worker"),
+        "retrying": record is not None and record.status == JobStatus.RETRYING,
+    }
+
+
+def documents_context(invoice: Invoice) -> dict:
+    """What the "Documents and delivery" section shows: files, render progress, deliveries."""
+    from portal.delivery import delivery_summary
+
+    found = documents(invoice)
+    return {
+        "documents": found,
+        "render": render_state(invoice, found),
+        "deliveries": delivery_summary(invoice),
+    }
 
 
 def documents(invoice: Invoice) -> dict[str, InvoiceDocument]:

@@ -128,10 +128,7 @@ def _render_invoice(inv: Invoice, void_form: ReasonForm):
         void_form=void_form,
         form=EmptyForm(),
         can_resolve=can_resolve,
-        documents=invoice_views.documents(inv),
-        deliveries=db.session.scalars(
-            select(Delivery).where(Delivery.invoice_id == inv.id).order_by(Delivery.id)
-        ).all(),
+        **invoice_views.documents_context(inv),
         endpoint="admin.invoice_lines",
         lines_endpoint="admin.invoice_lines",
         employee_endpoint="admin.employee_lines",
@@ -151,6 +148,13 @@ def invoice_lines(invoice_id: int):
 @bp.route("/invoices/<int:invoice_id>/employees/<int:employee_id>")
 def employee_lines(invoice_id: int, employee_id: int):
     return invoice_views.employee_lines(db.get_or_404(Invoice, invoice_id), employee_id)
+
+
+@bp.route("/invoices/<int:invoice_id>/documents")
+def documents_status(invoice_id: int):
+    """The "Documents and delivery" section alone, polled while the files are prepared."""
+    inv = db.get_or_404(Invoice, invoice_id)
+    return render_template("invoices/_documents.html", invoice=inv, **invoice_views.documents_context(inv))
 
 
 @bp.route("/invoices/<int:invoice_id>/documents/<any(pdf, csv):kind>")

@@ -67,21 +67,12 @@ def invoice(invoice_id: int):
         totals=queries.totals(inv),
         approve_form=ApproveForm(),
         deny_form=DenyForm(),
-        documents=invoice_views.documents(inv),
-        deliveries=_deliveries(inv),
+        **invoice_views.documents_context(inv),
         endpoint="customer.invoice_lines",
         lines_endpoint="customer.invoice_lines",
         employee_endpoint="customer.employee_lines",
         **invoice_views.lines_context(inv, can_dispute=True),
     )
-
-
-def _deliveries(inv: Invoice) -> list:
-    from portal.models import Delivery
-
-    return db.session.scalars(
-        select(Delivery).where(Delivery.invoice_id == inv.id).order_by(Delivery.id)
-    ).all()
 
 
 @bp.route("/invoices/<int:invoice_id>/lines")
@@ -97,6 +88,13 @@ def invoice_lines(invoice_id: int):
 def employee_lines(invoice_id: int, employee_id: int):
     """One employee's lines on the invoice, loaded on demand into the breakdown."""
     return invoice_views.employee_lines(get_or_404(Invoice, invoice_id), employee_id)
+
+
+@bp.route("/invoices/<int:invoice_id>/documents")
+def documents_status(invoice_id: int):
+    """The "Documents and delivery" section alone: the page polls it while the files are prepared."""
+    inv = get_or_404(Invoice, invoice_id)
+    return render_template("invoices/_documents.html", invoice=inv, **invoice_views.documents_context(inv))
 
 
 @bp.route("/invoices/<int:invoice_id>/documents/<any(pdf, csv):kind>")

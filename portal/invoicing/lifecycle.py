@@ -113,12 +113,12 @@ def approve(invoice: Invoice, *, by: User | None, comment: str | None = None) ->
         details={"number": invoice.number, "comment": invoice.decision_comment},
     )
     # The deliverables are rendered (and then delivered) by a job recorded with the approval.
-    jobs.enqueue(
+    invoice.render_job_id = jobs.enqueue(
         "portal.rendering.deliverables.render_invoice",
         invoice.id,
         queue="render",
         description=f"Render {invoice.number}",
-    )
+    ).id
     return invoice.status
 
 

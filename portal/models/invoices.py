@@ -87,6 +87,9 @@ class Invoice(db.Model):
     void_reason: Mapped[str | None] = mapped_column(Text)
     delivered_at = mapped_column(UTCDateTime, nullable=True)
     reminded_at = mapped_column(UTCDateTime, nullable=True)
+    # The job recorded with the approval that renders the PDF and CSV (its JobRecord id): the
+    # invoice page shows its progress, or its failure, until the documents exist.
+    render_job_id: Mapped[str | None] = mapped_column(String(36))
 
     customer: Mapped[Customer] = relationship()
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])

@@ -51,3 +51,62 @@ def test_admin_deliveries_page_lists_and_filters(app, billing, client, auth):
     auth.login("admin@example.com")
     assert "ACME-2026-10-1" in client.get("/admin/deliveries?status=succeeded").data.decode()
     assert "ACME-2026-10-1" not in client.get("/admin/deliveries?status=failed").data.decode()
+
+
+def _approved(app, billing):
+    from portal import accounts
+    from tests.conftest import PASSWORD
+
+    billing.add(120000, "2026-10-03", employee="E1")
+    build(app)
+    with app.app_context():
+        accounts.create_user(
+            email="globex@globex.example", password=PASSWORD, role="customer", customer_code="GLOBEX"
+        )
+        invoice = db.session.scalar(select(Invoice))
+        lifecycle.approve(invoice, by=None)
+        db.session.commit()
+        return invoice.id, invoice.render_job_id
+
+
+def test_documents_section_while_rendering_shows_step_without_recording_a_view(app, billing, client, auth):
+    from portal import jobs
+
+    invoice_id, job_id = _approved(app, billing)
+    with app.app_context():
+        jobs.set_progress(job_id, phase="pdf")
+    auth.login("contact@acme.example")
+    section = client.get(f"/customer/invoices/{invoice_id}/documents").data.decode()
+    assert "being prepared: laying out the PDF" in section
+    assert f'hx-get="/customer/invoices/{invoice_id}/documents"' in section
+    with app.app_context():
+        assert not db.session.scalars(select(AuditEvent).where(AuditEvent.action == "invoice.viewed")).all()
+
+
+def test_documents_section_when_render_failed_says_so_and_stops_polling(app, billing, client, auth):
+    from portal.models import JobRecord, JobStatus
+
+    invoice_id, job_id = _approved(app, billing)
+    with app.app_context():
+        record = db.session.get(JobRecord, job_id)
+        record.status, record.error = JobStatus.FAILED, "RenderError: needed more than 1536 MB"
+        db.session.commit()
+    auth.login("contact@acme.example")
+    section = client.get(f"/customer/invoices/{invoice_id}/documents").data.decode()
+    assert "could not be prepared" in section and "hx-get" not in section
+    assert "1536 MB" not in section  # the technical reason is for admins
+    auth.logout()
+    auth.login("admin@example.com")
+    page = client.get(f"/admin/invoices/{invoice_id}").data.decode()
+    assert "The render job failed" in page and "needed more than 1536 MB" in page
+
+
+def test_other_customer_cannot_reach_rendered_documents(app, billing, client, auth):
+    invoice_id, _ = _approved(app, billing)
+    drain(app)
+    auth.login("globex@globex.example")
+    for path in ("documents/pdf", "documents/csv", "documents"):
+        assert client.get(f"/customer/invoices/{invoice_id}/{path}").status_code == 404, path
+    auth.logout()
+    auth.login("contact@acme.example")
+    assert client.get(f"/customer/invoices/{invoice_id}/documents/csv").status_code == 200

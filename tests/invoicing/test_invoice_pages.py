@@ -315,3 +315,21 @@ def test_dispute_queue_when_invoice_pending_offers_no_resolution(app, client, au
     queue = client.get("/admin/disputes").data.decode()
     assert "Not enrolled" in queue and "still awaits the customer's decision" in queue
     assert "Re-bill on a supplemental invoice" not in queue
+
+
+def test_employee_breakdown_beyond_shown_lines_says_how_many(app, client, auth, billing, monkeypatch):
+    from portal import invoice_views
+    from portal.models import Employee
+
+    for day in (3, 4, 5):
+        billing.add(100 * day, f"2026-10-0{day}", employee="E3")
+    build(app)
+    monkeypatch.setattr(invoice_views, "EMPLOYEE_LINES_SHOWN", 2)
+    with app.app_context():
+        invoice_id = db.session.scalar(select(Invoice.id))
+        employee_id = db.session.scalar(
+            select(Employee.id).where(Employee.external_id == "E3", Employee.customer.has(code="ACME"))
+        )
+    auth.login("contact@acme.example")
+    fragment = client.get(f"/customer/invoices/{invoice_id}/employees/{employee_id}").data.decode()
+    assert "The first 2 of this employee's 3 lines" in fragment
