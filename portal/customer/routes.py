@@ -16,38 +16,45 @@ from portal.models import Employee, Invoice, InvoiceStatus
 from portal.models.base import utcnow
 from portal.tenancy import get_or_404, scoped
 
+HISTORY_PAGE = 50
+
 
 @bp.route("/")
 def index():
-    """Invoices awaiting the contact's decision (oldest first) and the decided history."""
+    """Invoices awaiting the contact's decision (oldest first), spend charts, and the decided history
+    (newest first, HISTORY_PAGE at a time: ?page=2 ...)."""
     waiting = db.session.scalars(
         scoped(Invoice).where(Invoice.status == InvoiceStatus.PENDING_APPROVAL).order_by(Invoice.created_at)
     ).all()
+    decided = scoped(Invoice).where(Invoice.status != InvoiceStatus.PENDING_APPROVAL)
+    history_total = db.session.scalar(select(func.count()).select_from(decided.subquery()))
+    pages = max((history_total + HISTORY_PAGE - 1) // HISTORY_PAGE, 1)
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
     history = db.session.scalars(
-        scoped(Invoice)
-        .where(Invoice.status != InvoiceStatus.PENDING_APPROVAL)
-        .order_by(Invoice.id.desc())
-        .limit(50)
+        decided.order_by(Invoice.id.desc()).limit(HISTORY_PAGE).offset((page - 1) * HISTORY_PAGE)
     ).all()
     employee_count = db.session.scalar(select(func.count()).select_from(scoped(Employee).subquery()))
     today = utcnow().date()
+    customer_id = current_user.customer_id
+    charts = [
+        (title, queries.monthly_spend(customer_id, dimension, today=today, currency=currency))
+        for currency in queries.billed_currencies(customer_id) or [None]
+        for title, dimension in (
+            ("Monthly spend by partner", "partner"),
+            ("Monthly spend by expense type", "expense_type"),
+        )
+    ]
     return render_template(
         "customer/index.html",
         customer=current_user.customer,
         waiting=waiting,
         history=history,
+        history_page=page,
+        history_pages=pages,
+        history_total=history_total,
         employee_count=employee_count,
         now=utcnow(),
-        charts=[
-            (
-                "Monthly spend by partner",
-                queries.monthly_spend(current_user.customer_id, "partner", today=today),
-            ),
-            (
-                "Monthly spend by expense type",
-                queries.monthly_spend(current_user.customer_id, "expense_type", today=today),
-            ),
-        ],
+        charts=charts,
     )
 
 

@@ -68,11 +68,17 @@ def flag_line(invoice: Invoice, line_item_id: int, *, by: User | None, comment: 
         )
     else:
         dispute.comment = comment
+    # Dispute events are about the invoice, so they stand in its history for the customer.
     audit.record(
         "dispute.raised",
-        subject=dispute,
+        subject=invoice,
         actor=by,
-        details={"invoice": invoice.number, "line_item_id": line_item_id, "comment": comment},
+        details={
+            "invoice": invoice.number,
+            "dispute_id": dispute.id,
+            "line_item_id": line_item_id,
+            "comment": comment,
+        },
     )
     return dispute
 
@@ -83,9 +89,9 @@ def withdraw(dispute: Dispute, *, by: User | None) -> None:
     _pending(invoice, "un-disputed")
     audit.record(
         "dispute.withdrawn",
-        subject=dispute,
+        subject=invoice,
         actor=by,
-        details={"invoice": invoice.number, "line_item_id": dispute.line_item_id},
+        details={"invoice": invoice.number, "dispute_id": dispute.id, "line_item_id": dispute.line_item_id},
     )
     db.session.delete(dispute)
 
@@ -232,11 +238,12 @@ def rebill(disputes: list[Dispute], *, by: User | None, reason: str = "") -> Inv
         dispute.supplemental_invoice_id = invoice.id
     audit.record(
         "dispute.rebilled",
-        subject=invoice,
+        subject=parent,
         actor=by,
         details={
             "number": invoice.number,
             "parent": parent.number,
+            "dispute_ids": [d.id for d in disputes],
             "line_item_ids": line_ids,
             "reason": reason,
         },
@@ -277,10 +284,11 @@ def reject(dispute: Dispute, *, by: User | None, reason: str) -> None:
     _still_held([dispute.line_item_id], moved)
     audit.record(
         "dispute.rejected",
-        subject=dispute,
+        subject=parent,
         actor=by,
         details={
             "invoice": parent.number,
+            "dispute_id": dispute.id,
             "line_item_id": dispute.line_item_id,
             "reason": reason,
         },

@@ -100,10 +100,28 @@ def revisions(invoice: Invoice) -> list[Invoice]:
 PALETTE = ["#1d4ed8", "#059669", "#d97706", "#7c3aed", "#dc2626", "#0891b2", "#4b5563"]
 
 
-def monthly_spend(customer_id: int, dimension: str, *, today: dt.date, months: int = 12) -> dict:
+def billed_currencies(customer_id: int) -> list[str]:
+    """The currencies of the customer's approved invoices, the most used first."""
+    return list(
+        db.session.scalars(
+            select(Invoice.currency)
+            .where(
+                Invoice.customer_id == customer_id,
+                Invoice.status.in_([InvoiceStatus.APPROVED, InvoiceStatus.DELIVERED]),
+            )
+            .group_by(Invoice.currency)
+            .order_by(func.count().desc(), Invoice.currency)
+        )
+    )
+
+
+def monthly_spend(
+    customer_id: int, dimension: str, *, today: dt.date, months: int = 12, currency: str | None = None
+) -> dict:
     """Approved spend per month for the last `months` periods, split by partner or expense type.
 
-    One currency per chart (the customer's most used one), so bars never add different currencies.
+    One currency per chart (`currency`, else the customer's most used one), so bars never add
+    different currencies; the dashboard draws one pair of charts per currency.
     """
     from portal.invoicing.periods import Period
 
@@ -117,13 +135,8 @@ def monthly_spend(customer_id: int, dimension: str, *, today: dt.date, months: i
         Invoice.customer_id == customer_id,
         Invoice.status.in_([InvoiceStatus.APPROVED, InvoiceStatus.DELIVERED]),
     )
-    currency = db.session.scalar(
-        select(Invoice.currency)
-        .where(*billed)
-        .group_by(Invoice.currency)
-        .order_by(func.count().desc())
-        .limit(1)
-    )
+    if currency is None:
+        currency = next(iter(billed_currencies(customer_id)), None)
     if currency is None:
         return {"currency": None, "periods": periods, "series": [], "max": 0}
     rows = db.session.execute(
