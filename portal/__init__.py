@@ -28,7 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from portal import auth, cli, cli_audit, errors, jobs, storage, web
+    from portal import auth, cli, cli_audit, delivery, errors, jobs, storage, web
     from portal.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -40,6 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     jobs.init_app(app)
     auth.init_app(app)
     web.init_app(app)
+    delivery.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     cli_audit.init_app(app)

@@ -17,11 +17,6 @@ from portal.jobs.workers import drain
 from portal.models import Invoice
 from tests.delivery.conftest import add_channel, delivery_for
 
-NEEDS_ROUTES = pytest.mark.xfail(
-    strict=True,
-    reason="the customer and admin invoice routes must pass deliveries=delivery_summary(inv)",
-)
-
 
 def _webhook_failing_then_ok(app, invoice_id, receiver):
     """A webhook that answered 500 once, then 200: two attempt rows, the delivery succeeded."""
@@ -91,7 +86,6 @@ def test_delivery_summary_when_invoice_has_many_deliveries_runs_three_queries(ap
     assert kinds == ["email"] * 4 + ["archive"] and len(statements) == 3
 
 
-@NEEDS_ROUTES
 def test_customer_invoice_page_when_delivered_lists_each_attempt(app, client, auth, invoice_id, receiver):
     _webhook_failing_then_ok(app, invoice_id, receiver)
     auth.login("contact@acme.example")
@@ -99,7 +93,6 @@ def test_customer_invoice_page_when_delivered_lists_each_attempt(app, client, au
     assert "<summary>2 attempts, last" in page and "· failed · HTTP 500" in page
 
 
-@NEEDS_ROUTES
 def test_admin_invoice_page_when_delivered_lists_each_attempt(app, client, auth, invoice_id, receiver):
     _webhook_failing_then_ok(app, invoice_id, receiver)
     auth.login("admin@example.com")

@@ -11,9 +11,6 @@ from portal.extensions import db
 from portal.models import AuditEvent, Customer, DeliveryChannel
 from tests.delivery.conftest import add_channel, delivery_for
 
-NEEDS_FILTER = pytest.mark.xfail(
-    strict=True, reason="create_app must call portal.delivery.init_app(app) (the redacted_url filter)"
-)
 CREDENTIALED = "https://billing:s3cr3t-pw@hooks.acme.example/in"
 
 
@@ -47,7 +44,6 @@ def test_admin_customers_page_when_webhook_has_credentials_does_not_show_them(ap
     assert "s3cr3t-pw" not in page
 
 
-@NEEDS_FILTER
 def test_admin_customers_page_when_webhook_has_credentials_shows_redacted_url(app, client, auth, invoice_id):
     _credentialed_channel(app, invoice_id)
     auth.login("admin@example.com")
