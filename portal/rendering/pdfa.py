@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import importlib.util
 import io
 import json
 import math
@@ -64,6 +65,7 @@ def write_pdfa(html: str, csv_bytes: bytes, *, filename_stem: str) -> bytes:
     import weasyprint
 
     set_compression_level()
+    install_fast_text()
     document = weasyprint.HTML(string=html).render(pdf_variant=PDF_VARIANT)
     stamp = _parse_w3c(document.metadata.created)
     attachment = weasyprint.Attachment(
@@ -101,6 +103,26 @@ def set_compression_level() -> None:
         pydyf.zlib = _Zlib
 
 
+def install_fast_text() -> bool:
+    """Draw text lines with fast_text.py (same bytes, about a fifth less render time); True if on.
+
+    The rendering process runs this file as a script (`python -I`, so its folder is not on the
+    path, and it must not import the app package): there fast_text.py is loaded by its path.
+    """
+    if __package__:  # imported as portal.rendering.pdfa: the app's process, or tests
+        from portal.rendering import fast_text
+    else:
+        fast_text = sys.modules.get("fast_text")
+        if fast_text is None:
+            spec = importlib.util.spec_from_file_location(
+                "fast_text", Path(__file__).with_name("fast_text.py")
+            )
+            fast_text = importlib.util.module_from_spec(spec)
+            sys.modules["fast_text"] = fast_text
+            spec.loader.exec_module(fast_text)
+    return fast_text.install()
+
+
 def cap_memory(memory_mb: int | None) -> None:
     """Cap this process's address space; allocations beyond it fail (MemoryError in Python)."""
     if memory_mb:
@@ -114,6 +136,7 @@ def render_workdir(workdir: Path, filename_stem: str) -> dict:
     Raises MemoryError beyond the memory cap, or whatever WeasyPrint raised.
     """
     start = time.perf_counter()
+    fast = install_fast_text()
     pdf = write_pdfa(
         (workdir / "input.html").read_text(encoding="utf-8"),
         (workdir / "input.csv").read_bytes(),
@@ -121,7 +144,7 @@ def render_workdir(workdir: Path, filename_stem: str) -> dict:
     )
     (workdir / "output.pdf").write_bytes(pdf)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"seconds": time.perf_counter() - start, "maxrss_kb": usage.ru_maxrss}
+    return {"seconds": time.perf_counter() - start, "maxrss_kb": usage.ru_maxrss, "fast_text": fast}
 
 
 def near_memory_cap(memory_mb: int | None) -> bool:

@@ -1,0 +1,155 @@
+"""A faster drop-in for WeasyPrint 70's `draw_first_line`, the loop that writes each text line's glyphs.
+
+For the invoice's thousands of plain text lines it writes the same bytes with a fraction of the work.
+Imports nothing from the app: the rendering process (pdfa.py) installs it.
+
+Why: drawing is about a third of an invoice PDF's render time (bench/pdf.py), nearly all of it in
+that function's per-glyph Python loop: for every glyph it reads several cffi fields one by one and
+formats its hexadecimal id, its width check and its kerning anew. Here a run's glyphs are read in
+one `struct` pass, and each distinct (glyph, width, offset) of a font is formatted once and then
+reused, which is what a monospaced invoice repeats. Anything unusual on a line (an ellipsis, a
+bitmap or colour font, a missing glyph, an empty glyph, a raised glyph) goes to WeasyPrint's own
+function, unchanged. `tests/rendering/test_fast_text.py` checks that both write identical PDFs, and
+`install()` does nothing on a WeasyPrint version or a Pango struct layout it was not written for.
+"""
+
+from __future__ import annotations
+
+import struct
+
+WEASYPRINT_VERSION = "70.0"
+# PangoGlyphInfo: guint32 glyph; gint32 width, x_offset, y_offset; a 32-bit attribute bitfield.
+_GLYPH_INFO = struct.Struct("=Iiii4x")
+
+_original = None
+
+
+def install() -> bool:
+    """Put the fast path in place of `weasyprint.draw.text.draw_first_line`; True if it is in place."""
+    global _original
+    import weasyprint
+    from weasyprint.draw import text as draw_text
+    from weasyprint.text.ffi import ffi
+
+    if draw_text.draw_first_line is draw_first_line:
+        return True
+    if weasyprint.__version__ != WEASYPRINT_VERSION:
+        return False
+    if ffi.sizeof("PangoGlyphInfo") != _GLYPH_INFO.size or ffi.offsetof("PangoGlyphInfo", "geometry") != 4:
+        return False
+    _original = draw_text.draw_first_line
+    draw_text.draw_first_line = draw_first_line
+    return True
+
+
+def uninstall() -> None:
+    """Put WeasyPrint's own function back (tests compare the two)."""
+    from weasyprint.draw import text as draw_text
+
+    if _original is not None:
+        draw_text.draw_first_line = _original
+
+
+def _fragments(font) -> dict:
+    """The formatted glyphs of one font of one document (kept on the font, which lives as long)."""
+    cache = getattr(font, "_portal_fragments", None)
+    if cache is None:
+        cache = font._portal_fragments = {}
+    return cache
+
+
+def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
+    """`weasyprint.draw.text.draw_first_line`, same arguments, same output."""
+    if (
+        text_overflow == "ellipsis"
+        or block_ellipsis != "none"
+        or not textbox.text.strip()
+        or textbox.style["font_size"] < 1e-6
+    ):
+        return _original(stream, textbox, text_overflow, block_ellipsis, matrix)
+    from weasyprint.text.ffi import ffi, pango
+
+    pango.pango_layout_set_single_paragraph_mode(textbox.pango_layout.layout, True)
+    first_line, _ = textbox.pango_layout.get_first_line()
+
+    # Read every run first: if anything needs WeasyPrint's own handling, nothing is written yet.
+    runs = []
+    run = first_line.runs[0]
+    while run != ffi.NULL:
+        glyph_item = run.data
+        run = run.next
+        glyph_string = glyph_item.glyphs
+        count = glyph_string.num_glyphs
+        glyphs = list(_GLYPH_INFO.iter_unpack(ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO.size)))
+        for glyph_id, _width, _x_offset, y_offset in glyphs:
+            if y_offset or glyph_id == pango.PANGO_GLYPH_EMPTY or glyph_id & pango.PANGO_GLYPH_UNKNOWN_FLAG:
+                return _original(stream, textbox, text_overflow, block_ellipsis, matrix)
+        pango_font = glyph_item.item.analysis.font
+        font, font_size = stream.add_font(pango_font)
+        if font.bitmap or font.png or font.svg or font.colr:
+            return _original(stream, textbox, text_overflow, block_ellipsis, matrix)
+        if pango.pango_version() < 14802:
+            font_size = textbox.style["font_size"]
+        runs.append((glyph_item, pango_font, font, font_size, glyphs, glyph_string.log_clusters))
+
+    stream.set_text_matrix(*matrix.values)
+    previous_pango_font = None
+    string = ""
+    utf8_text = None
+    for glyph_item, pango_font, font, font_size, glyphs, clusters in runs:
+        if pango_font != previous_pango_font:
+            previous_pango_font = pango_font
+            if string:
+                stream.show_text(string)
+            string = ""
+            stream.set_font_size(font.hash, font_size)
+        cache = _fragments(font)
+        parts = ["<"]
+        count = len(glyphs)
+        for i, (glyph_id, width, x_offset, _) in enumerate(glyphs):
+            key = (glyph_id, width, x_offset, font_size)
+            fragment = cache.get(key)
+            if fragment is None:
+                if glyph_id not in font.to_unicode:
+                    # Which characters this glyph shows, for text extraction (as WeasyPrint does).
+                    offset_in_text = glyph_item.item.offset
+                    start = clusters[i]
+                    if glyph_item.item.analysis.level % 2:  # right to left
+                        end = glyph_item.item.length if i == 0 else clusters[i - 1]
+                    else:
+                        end = glyph_item.item.length if i == count - 1 else clusters[i + 1]
+                    utf8_text = utf8_text or textbox.pango_layout.text.encode()
+                    font.to_unicode[glyph_id] = utf8_text[
+                        offset_in_text + start : offset_in_text + end
+                    ].decode()
+                fragment = cache[key] = _format_glyph(
+                    stream, font, pango_font, font_size, glyph_id, width, x_offset
+                )
+            parts.append(fragment)
+        string += "".join(parts)
+        # Close the glyph list of this run, dropping it if empty (as WeasyPrint does).
+        if string[-1] == "<":
+            string = string[:-1]
+        else:
+            string += ">"
+    stream.show_text(string)
+    return []
+
+
+def _format_glyph(stream, font, pango_font, font_size, glyph_id, width, x_offset) -> str:
+    """One glyph as WeasyPrint writes it into a TJ array: offset, hexadecimal id, kerning."""
+    from weasyprint.text.ffi import FROM_UNITS, pango
+
+    offset = x_offset / font_size
+    fragment = f">{-offset}<" if offset else ""
+    fragment += f"{glyph_id:04x}"
+    logical_width = font.widths.get(glyph_id)
+    if logical_width is None:
+        pango.pango_font_get_glyph_extents(pango_font, glyph_id, stream.ink_rect, stream.logical_rect)
+        logical_width = font.widths[glyph_id] = round(
+            stream.logical_rect.width * 1000 * FROM_UNITS / font_size
+        )
+    kerning = logical_width + offset - width * 1000 * FROM_UNITS / font_size
+    if kerning:
+        fragment += f">{int(kerning)}<"
+    return fragment
