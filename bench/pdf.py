@@ -135,14 +135,15 @@ def ours(app, invoice_id: int, *, use_server: bool = True) -> tuple[float, float
     """The real path: HTML in the app, PDF in the sandbox child. Returns seconds, MB, html, pages, bytes."""
     from pypdf import PdfReader
 
-    from portal.rendering.csv_export import invoice_csv
+    from portal.rendering.csv_export import invoice_csv, line_rows
     from portal.rendering.pdf import invoice_html, our_details_from_config
     from portal.rendering.sandbox import render_pdf_capped
 
     with app.app_context():
         start = time.perf_counter()
-        csv_bytes = invoice_csv(invoice_id)
-        html = invoice_html(invoice_id, our_details=our_details_from_config())
+        rows = line_rows(invoice_id)  # as the render job does: read once for both files
+        csv_bytes = invoice_csv(invoice_id, rows)
+        html = invoice_html(invoice_id, our_details=our_details_from_config(), rows=rows)
         result = render_pdf_capped(
             html, csv_bytes, filename_stem=f"bench-{invoice_id}", use_server=use_server
         )

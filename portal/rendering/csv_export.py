@@ -74,15 +74,19 @@ def plain_amount(amount_minor: int, currency: str) -> str:
     return format(to_decimal(amount_minor, currency), "f")
 
 
-def invoice_csv(invoice_id: int) -> bytes:
-    """The invoice's CSV as UTF-8 bytes (header row, CRLF line ends as RFC 4180 says)."""
+def invoice_csv(invoice_id: int, rows: list | None = None) -> bytes:
+    """The invoice's CSV as UTF-8 bytes (header row, CRLF line ends as RFC 4180 says).
+
+    `rows`: the invoice's `line_rows`, when the caller has them already (the render job reads them
+    once for both files).
+    """
     number = db.session.scalar(select(Invoice.number).where(Invoice.id == invoice_id))
     if number is None:
         raise LookupError(f"no invoice {invoice_id}")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for row in line_rows(invoice_id):
+    for row in line_rows(invoice_id) if rows is None else rows:
         writer.writerow(
             [
                 safe_cell(number),

@@ -18,7 +18,7 @@ from portal import audit, jobs
 from portal.extensions import db
 from portal.models import Invoice, InvoiceStatus
 from portal.models.delivery import InvoiceDocument
-from portal.rendering.csv_export import invoice_csv
+from portal.rendering.csv_export import invoice_csv, line_rows
 from portal.rendering.pdf import invoice_html, our_details_from_config
 from portal.rendering.sandbox import render_pdf_capped
 from portal.storage import get_storage
@@ -91,9 +91,10 @@ def render_invoice(invoice_id: int) -> dict:
             "documents": {},
         }
     _progress("csv")
-    csv_bytes = invoice_csv(invoice_id)
+    rows = line_rows(invoice_id)  # read once, for both files
+    csv_bytes = invoice_csv(invoice_id, rows)
     _progress("pdf")
-    html = invoice_html(invoice_id, our_details=our_details_from_config())
+    html = invoice_html(invoice_id, our_details=our_details_from_config(), rows=rows)
     # Do not hold a database transaction (and SQLite's lock) open for the whole render.
     db.session.commit()
     pdf_bytes = render_pdf_capped(html, csv_bytes, filename_stem=invoice.number).pdf
