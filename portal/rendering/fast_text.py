@@ -5,12 +5,13 @@ Imports nothing from the app: the rendering process (pdfa.py) installs it.
 
 Why: drawing is about a third of an invoice PDF's render time (bench/pdf.py), nearly all of it in
 that function's per-glyph Python loop: for every glyph it reads several cffi fields one by one and
-formats its hexadecimal id, its width check and its kerning anew. Here a run's glyphs are read in
-one `struct` pass, and each distinct (glyph, width, offset) of a font is formatted once and then
-reused, which is what a monospaced invoice repeats. Anything unusual on a line (an ellipsis, a
-bitmap or colour font, a missing glyph, an empty glyph, a raised glyph) goes to WeasyPrint's own
-function, unchanged. `tests/rendering/test_fast_text.py` checks that both write identical PDFs, and
-`install()` does nothing on a WeasyPrint version or a Pango struct layout it was not written for.
+formats its hexadecimal id, its width check and its kerning anew. Here a run's glyphs are read as
+columns of the C array in one pass, each distinct (glyph, width, offset) of a font is formatted
+once, and a run's text is joined from those pieces without a Python loop per glyph. Anything
+unusual on a line (an ellipsis, a bitmap or colour font, a missing glyph, an empty glyph, a raised
+glyph) goes to WeasyPrint's own function, unchanged. `tests/rendering/test_fast_text.py` checks
+that both write identical PDFs, and `install()` does nothing on a WeasyPrint version or a Pango
+struct layout it was not written for.
 """
 
 from __future__ import annotations
@@ -50,12 +51,28 @@ def uninstall() -> None:
         draw_text.draw_first_line = _original
 
 
-def _fragments(font) -> dict:
-    """The formatted glyphs of one font of one document (kept on the font, which lives as long)."""
-    cache = getattr(font, "_portal_fragments", None)
-    if cache is None:
-        cache = font._portal_fragments = {}
-    return cache
+def _fragments(font, font_size) -> dict:
+    """The formatted glyphs of one font of one document at one size (kept on the font, which lives
+    as long as the document)."""
+    caches = getattr(font, "_portal_fragments", None)
+    if caches is None:
+        caches = font._portal_fragments = {}
+    return caches.setdefault(font_size, {})
+
+
+def _glyph_columns(glyph_string) -> tuple[list, list, list, list]:
+    """A run's glyph ids, widths, x and y offsets, each read in one pass over the C array."""
+    from weasyprint.text.ffi import ffi
+
+    count = glyph_string.num_glyphs
+    fields = memoryview(ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO.size)).cast("i")
+    step = _GLYPH_INFO.size // 4
+    return (
+        fields[0::step].tolist(),
+        fields[1::step].tolist(),
+        fields[2::step].tolist(),
+        fields[3::step].tolist(),
+    )
 
 
 def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
@@ -73,60 +90,45 @@ def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
     first_line, _ = textbox.pango_layout.get_first_line()
 
     # Read every run first: if anything needs WeasyPrint's own handling, nothing is written yet.
+    # PANGO_GLYPH_EMPTY (0x0FFFFFFF) and PANGO_GLYPH_UNKNOWN_FLAG (0x10000000) are the highest ids.
+    special = min(pango.PANGO_GLYPH_EMPTY, pango.PANGO_GLYPH_UNKNOWN_FLAG)
     runs = []
     run = first_line.runs[0]
     while run != ffi.NULL:
         glyph_item = run.data
         run = run.next
-        glyph_string = glyph_item.glyphs
-        count = glyph_string.num_glyphs
-        glyphs = list(_GLYPH_INFO.iter_unpack(ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO.size)))
-        for glyph_id, _width, _x_offset, y_offset in glyphs:
-            if y_offset or glyph_id == pango.PANGO_GLYPH_EMPTY or glyph_id & pango.PANGO_GLYPH_UNKNOWN_FLAG:
-                return _original(stream, textbox, text_overflow, block_ellipsis, matrix)
+        ids, widths, x_offsets, y_offsets = _glyph_columns(glyph_item.glyphs)
+        if any(y_offsets) or (ids and max(ids) >= special):
+            return _original(stream, textbox, text_overflow, block_ellipsis, matrix)
         pango_font = glyph_item.item.analysis.font
         font, font_size = stream.add_font(pango_font)
         if font.bitmap or font.png or font.svg or font.colr:
             return _original(stream, textbox, text_overflow, block_ellipsis, matrix)
         if pango.pango_version() < 14802:
             font_size = textbox.style["font_size"]
-        runs.append((glyph_item, pango_font, font, font_size, glyphs, glyph_string.log_clusters))
+        runs.append(
+            (glyph_item, pango_font, font, font_size, ids, list(zip(ids, widths, x_offsets, strict=True)))
+        )
 
     stream.set_text_matrix(*matrix.values)
     previous_pango_font = None
     string = ""
-    utf8_text = None
-    for glyph_item, pango_font, font, font_size, glyphs, clusters in runs:
+    for glyph_item, pango_font, font, font_size, ids, keys in runs:
         if pango_font != previous_pango_font:
             previous_pango_font = pango_font
             if string:
                 stream.show_text(string)
             string = ""
             stream.set_font_size(font.hash, font_size)
-        cache = _fragments(font)
-        parts = ["<"]
-        count = len(glyphs)
-        for i, (glyph_id, width, x_offset, _) in enumerate(glyphs):
-            key = (glyph_id, width, x_offset, font_size)
-            fragment = cache.get(key)
-            if fragment is None:
-                if glyph_id not in font.to_unicode:
-                    # Which characters this glyph shows, for text extraction (as WeasyPrint does).
-                    offset_in_text = glyph_item.item.offset
-                    start = clusters[i]
-                    if glyph_item.item.analysis.level % 2:  # right to left
-                        end = glyph_item.item.length if i == 0 else clusters[i - 1]
-                    else:
-                        end = glyph_item.item.length if i == count - 1 else clusters[i + 1]
-                    utf8_text = utf8_text or textbox.pango_layout.text.encode()
-                    font.to_unicode[glyph_id] = utf8_text[
-                        offset_in_text + start : offset_in_text + end
-                    ].decode()
-                fragment = cache[key] = _format_glyph(
+        cache = _fragments(font, font_size)
+        new = set(keys).difference(cache)
+        if new:
+            _map_new_glyphs(textbox, glyph_item, font, ids)
+            for glyph_id, width, x_offset in new:
+                cache[glyph_id, width, x_offset] = _format_glyph(
                     stream, font, pango_font, font_size, glyph_id, width, x_offset
                 )
-            parts.append(fragment)
-        string += "".join(parts)
+        string += "<" + "".join(map(cache.__getitem__, keys))
         # Close the glyph list of this run, dropping it if empty (as WeasyPrint does).
         if string[-1] == "<":
             string = string[:-1]
@@ -134,6 +136,27 @@ def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
             string += ">"
     stream.show_text(string)
     return []
+
+
+def _map_new_glyphs(textbox, glyph_item, font, ids) -> None:
+    """Record which characters each glyph first seen here shows, for text extraction (as WeasyPrint
+    does: the text of the glyph's cluster at its first occurrence)."""
+    unmapped = [glyph_id for glyph_id in dict.fromkeys(ids) if glyph_id not in font.to_unicode]
+    if not unmapped:
+        return
+    clusters = glyph_item.glyphs.log_clusters
+    count = len(ids)
+    offset_in_text = glyph_item.item.offset
+    right_to_left = glyph_item.item.analysis.level % 2
+    utf8_text = textbox.pango_layout.text.encode()
+    for glyph_id in unmapped:
+        i = ids.index(glyph_id)
+        start = clusters[i]
+        if right_to_left:
+            end = glyph_item.item.length if i == 0 else clusters[i - 1]
+        else:
+            end = glyph_item.item.length if i == count - 1 else clusters[i + 1]
+        font.to_unicode[glyph_id] = utf8_text[offset_in_text + start : offset_in_text + end].decode()
 
 
 def _format_glyph(stream, font, pango_font, font_size, glyph_id, width, x_offset) -> str:
