@@ -40,7 +40,7 @@ def issued_at(invoice: Invoice) -> dt.datetime:
 
 # Column widths in characters of the monospaced line blocks (7pt DejaVu Sans Mono: 107 characters
 # fill the A4 text width). Long partner names and descriptions wrap onto continuation lines.
-DATE_W, PARTNER_W, TYPE_W, DESCRIPTION_W, AMOUNT_W = 11, 27, 10, 45, 14
+DATE_W, PARTNER_W, TYPE_W, DESCRIPTION_W, AMOUNT_W = 11, 27, 11, 44, 14
 
 
 def printed_lines(
