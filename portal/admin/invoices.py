@@ -269,6 +269,28 @@ def invoice_redeliver(invoice_id: int):
     return redirect(url_for("admin.invoice", invoice_id=invoice_id))
 
 
+@bp.route("/deliveries/<int:delivery_id>/waive", methods=["POST"])
+def delivery_waive(delivery_id: int):
+    """Waive a failed delivery with a reason (a channel the customer no longer uses), so that the
+    invoice can count as delivered once its other deliveries have succeeded."""
+    from portal.delivery import DeliveryError, waive
+
+    delivery = db.get_or_404(Delivery, delivery_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            delivered = waive(delivery, by=current_user, reason=request.form.get("reason", ""))
+            db.session.commit()
+            flash(
+                "Delivery waived."
+                + (" Every other delivery succeeded: the invoice is delivered." if delivered else ""),
+                "success",
+            )
+        except DeliveryError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    return redirect(url_for("admin.invoice", invoice_id=delivery.invoice_id) + "#documents")
+
+
 @bp.route("/customers")
 def customers():
     """Customers with their schedule and delivery channels."""

@@ -14,6 +14,7 @@ from portal.delivery.dispatch import (
     delivery_summary,
     redeliver,
     retry_schedule,
+    waive,
 )
 from portal.delivery.outbound import redacted_url
 from portal.delivery.webhook_secrets import new_webhook_secret, rotate_secret
@@ -41,4 +42,5 @@ __all__ = [
     "redeliver",
     "retry_schedule",
     "rotate_secret",
+    "waive",
 ]

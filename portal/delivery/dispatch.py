@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -179,17 +179,19 @@ def _last_job_attempt() -> bool:
 
 
 def _mark_delivered_if_complete(invoice: Invoice) -> bool:
-    """Mark the invoice delivered if it has deliveries and every one of them has succeeded.
+    """Mark the invoice delivered if every delivery of it has succeeded (or was waived by an admin)
+    and at least one succeeded.
 
     A channel disabled since (by a 410 or an admin) still counts: the invoice never reached it, so it
-    stays approved until an admin re-enables the channel and redelivers. Only a success can complete
-    an invoice, so this runs where a delivery succeeds.
+    stays approved until an admin re-enables the channel and redelivers, or waives that delivery.
+    This runs where a delivery succeeds and where one is waived.
     """
     # Deliveries finishing at the same moment each lock the invoice before looking at the others,
     # so the last one to commit sees every other success and none of them misses the transition.
     db.session.execute(select(Invoice.id).where(Invoice.id == invoice.id).with_for_update())
     statuses = list(db.session.scalars(select(Delivery.status).where(Delivery.invoice_id == invoice.id)))
-    if not statuses or any(s != DeliveryStatus.SUCCEEDED for s in statuses):
+    done = (DeliveryStatus.SUCCEEDED, DeliveryStatus.WAIVED)
+    if DeliveryStatus.SUCCEEDED not in statuses or any(s not in done for s in statuses):
         return False
     db.session.refresh(invoice)
     if invoice.status != InvoiceStatus.APPROVED:
@@ -326,6 +328,38 @@ def redeliver(invoice: Invoice, *, by: User | None, include_succeeded: bool = Fa
     details = {"number": invoice.number, "requeued": requeued, "created": created, "skipped": skipped}
     audit.record("delivery.redelivery_requested", subject=invoice, actor=by, details=details)
     return details
+
+
+def waive(delivery: Delivery, *, by: User | None, reason: str) -> bool:
+    """An admin's decision that a failed delivery need not succeed (say, the customer retired that
+    webhook); the reason is required and kept. Returns whether the invoice is now delivered.
+
+    The caller commits. Only a failed delivery can be waived, and a later redelivery of a waived one
+    is not made: its channel can be given a new delivery by re-enabling it and redelivering.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise DeliveryError("Say why this delivery need not succeed: a reason is required.")
+    if len(reason) > 500:
+        raise DeliveryError("The reason can be at most 500 characters.")
+    waived = db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery.id, Delivery.status == DeliveryStatus.FAILED)
+        .values(status=DeliveryStatus.WAIVED, waived_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not waived:
+        db.session.refresh(delivery)
+        raise DeliveryError(f"Only a failed delivery can be waived; this one has {delivery.status.value}.")
+    db.session.refresh(delivery)
+    invoice = db.session.get(Invoice, delivery.invoice_id)
+    audit.record(
+        "delivery.waived",
+        subject=delivery,
+        actor=by,
+        details={"invoice": invoice.number, "channel": delivery.channel.kind.value, "reason": reason},
+    )
+    return _mark_delivered_if_complete(invoice)
 
 
 def delivery_summary(invoice: Invoice) -> list[DeliveryRow]:

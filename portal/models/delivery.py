@@ -68,6 +68,7 @@ class DeliveryStatus(enum.StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # gave up after every retry; an admin can redeliver
+    WAIVED = "waived"  # failed, and an admin said with a reason that it need not succeed
 
 
 class Delivery(db.Model):
@@ -87,6 +88,7 @@ class Delivery(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_attempt_at = mapped_column(UTCDateTime, nullable=True)
     succeeded_at = mapped_column(UTCDateTime, nullable=True)
+    waived_reason: Mapped[str | None] = mapped_column(String(500))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     invoice: Mapped[Invoice] = relationship()

@@ -223,3 +223,57 @@ def test_redeliver_creates_delivery_for_channel_added_since_and_completes_invoic
     drain(app, queues=["delivery"])
     assert delivery_for(app, invoice_id, email_id).status == DeliveryStatus.SUCCEEDED
     assert status_of(app, invoice_id) == InvoiceStatus.DELIVERED
+
+
+def _waive(app, invoice_id, channel_id, reason="Customer retired this webhook"):
+    from portal.delivery import waive
+
+    with app.app_context():
+        delivery = db.session.scalar(
+            select(Delivery).where(Delivery.invoice_id == invoice_id, Delivery.channel_id == channel_id)
+        )
+        delivered = waive(delivery, by=None, reason=reason)
+        db.session.commit()
+        return delivered
+
+
+def test_waive_failed_webhook_after_archive_succeeded_completes_invoice(app, invoice_id, receiver):
+    channel_id = _failed_webhook_after_410(app, invoice_id, receiver)
+    assert _waive(app, invoice_id, channel_id) is True
+    assert status_of(app, invoice_id) == InvoiceStatus.DELIVERED
+    with app.app_context():
+        delivery = delivery_for(app, invoice_id, channel_id)
+        assert (delivery.status, delivery.waived_reason) == (
+            DeliveryStatus.WAIVED,
+            "Customer retired this webhook",
+        )
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "delivery.waived"))
+        assert event.details["reason"] == "Customer retired this webhook"
+
+
+def test_waive_without_reason_refused_and_invoice_stays_approved(app, invoice_id, receiver):
+    channel_id = _failed_webhook_after_410(app, invoice_id, receiver)
+    with pytest.raises(DeliveryError, match="a reason is required"):
+        _waive(app, invoice_id, channel_id, reason="  ")
+    assert status_of(app, invoice_id) == InvoiceStatus.APPROVED
+    assert delivery_for(app, invoice_id, channel_id).status == DeliveryStatus.FAILED
+
+
+def test_waive_succeeded_delivery_refused(app, invoice_id, receiver):
+    receiver.secret = new_webhook_secret()
+    channel_id = add_channel(app, "webhook", target=receiver.url, secret=receiver.secret)
+    start(app, invoice_id)
+    drain(app, queues=["delivery"])
+    with pytest.raises(DeliveryError, match="Only a failed delivery can be waived; this one has succeeded"):
+        _waive(app, invoice_id, channel_id)
+
+
+def test_waive_from_admin_page_then_page_shows_reason(app, client, auth, invoice_id, receiver):
+    channel_id = _failed_webhook_after_410(app, invoice_id, receiver)
+    delivery_id = delivery_for(app, invoice_id, channel_id).id
+    auth.login("admin@example.com")
+    assert "Waive this delivery" in client.get(f"/admin/invoices/{invoice_id}").data.decode()
+    page = client.post(
+        f"/admin/deliveries/{delivery_id}/waive", data={"reason": "Retired endpoint"}, follow_redirects=True
+    ).data.decode()
+    assert "the invoice is delivered" in page and "Waived: Retired endpoint" in page
