@@ -124,12 +124,18 @@ def push_to_rq(ids: list[str]) -> int:
                 JobRecord.max_attempts,
                 JobRecord.description,
                 JobRecord.retry_intervals,
+                JobRecord.attempts,
             ).where(JobRecord.id.in_(ids))
         ).all()
-    for job_id, queue_name, max_attempts, description, intervals in rows:
+    for job_id, queue_name, max_attempts, description, intervals, attempts in rows:
         try:
-            retries = max(max_attempts - 1, 0)
-            intervals = intervals or RETRY_INTERVALS
+            # A job the sweeper pushes again after some tries (its scheduled retry was lost with
+            # Redis) keeps the rest of its schedule and of its tries, not a fresh set: a webhook's
+            # back-off still spans its days, and it is not tried max_attempts times over again.
+            done = attempts or 0
+            retries = max(max_attempts - done - 1, 0)
+            schedule = intervals or RETRY_INTERVALS
+            intervals = schedule[done:] or schedule[-1:]
             get_queue(queue_name).enqueue_call(
                 "portal.jobs.run_job",
                 args=(job_id,),

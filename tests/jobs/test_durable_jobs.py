@@ -160,3 +160,20 @@ def test_enqueue_with_custom_retry_intervals_hands_them_to_rq(app):
         db.session.commit()
         job = Job.fetch(job_id, connection=jobs.get_connection())
         assert (job.retries_left, job.retry_intervals) == (3, [30, 3600, 86400])
+
+
+def test_sweep_when_retrying_job_was_lost_keeps_the_rest_of_its_schedule(app):
+    from rq.job import Job
+
+    with app.app_context():
+        job_id = jobs.enqueue(note, "x", max_attempts=5, retry_intervals=[10, 20, 30, 40]).id
+        db.session.commit()
+        record = db.session.get(JobRecord, job_id)
+        record.status, record.attempts = JobStatus.RETRYING, 2  # two tries failed, a retry scheduled
+        db.session.commit()
+    app.extensions["redis"].flushdb()  # Redis restarted empty: the scheduled retry is gone
+    _age(app, job_id)
+    with app.app_context():
+        assert jobs.sweep() == 1
+        job = Job.fetch(job_id, connection=jobs.get_connection())
+        assert (job.retries_left, job.retry_intervals) == (2, [30, 40])
