@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from portal import audit, jobs
 from portal.delivery.channels import KINDS, AttemptResult, attempt, channel_for
 from portal.extensions import db
-from portal.invoicing.lifecycle import InvoiceStateError, mark_delivered
+from portal.invoicing.lifecycle import InvoiceStateError, lock, mark_delivered
 from portal.models import (
     ChannelKind,
     Customer,
@@ -188,12 +188,11 @@ def _mark_delivered_if_complete(invoice: Invoice) -> bool:
     """
     # Deliveries finishing at the same moment each lock the invoice before looking at the others,
     # so the last one to commit sees every other success and none of them misses the transition.
-    db.session.execute(select(Invoice.id).where(Invoice.id == invoice.id).with_for_update())
+    lock(invoice)
     statuses = list(db.session.scalars(select(Delivery.status).where(Delivery.invoice_id == invoice.id)))
     done = (DeliveryStatus.SUCCEEDED, DeliveryStatus.WAIVED)
     if DeliveryStatus.SUCCEEDED not in statuses or any(s not in done for s in statuses):
         return False
-    db.session.refresh(invoice)
     if invoice.status != InvoiceStatus.APPROVED:
         return False
     try:
