@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+import json
+
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -30,7 +32,15 @@ def error_response(status: int, message: str | None = None):
     message = message or MESSAGES.get(status, "Error")
     if wants_json():
         return jsonify(error=message, status=status), status
-    return render_template("errors/error.html", status=status, message=message), status
+    response = make_response(render_template("errors/error.html", status=status, message=message), status)
+    if request.headers.get("HX-Request") == "true" and (
+        request.headers.get("HX-Boosted") != "true" or status >= 500
+    ):
+        # A section (not a whole page) asked, or the page will not be swapped: leave the page as it
+        # is and show the message in the error banner (static/app.js listens for portal-error).
+        response.headers["HX-Trigger"] = json.dumps({"portal-error": f"Error {status}: {message}"})
+        response.headers["HX-Reswap"] = "none"
+    return response
 
 
 def init_app(app: Flask) -> None:

@@ -6,9 +6,134 @@ such as `flask db upgrade` never start a background thread against a database no
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from dataclasses import dataclass
+
+from flask import Flask, current_app, request, url_for
 
 from portal.models.users import Role
+
+# How htmx treats answers (htmx 2's responseHandling), one rule for every page:
+# - a 4xx answer carries the form with its error messages (or an error message): swap it into the
+#   element that asked, exactly like a 2xx, so the user sees why;
+# - a 5xx answer is not swapped (it would replace a form the user filled in with an error page):
+#   app.js shows a visible, dismissible banner instead;
+# - a link to a file (`<a download>`) is never boosted, so a download saves a file instead of
+#   swapping the file's bytes into the page.
+HTMX_CONFIG = {
+    "responseHandling": [
+        {"code": "204", "swap": False},
+        {"code": "[23]..", "swap": True},
+        {"code": "4..", "swap": True, "error": False},
+        {"code": "5..", "swap": False, "error": True},
+        {"code": "...", "swap": False, "error": True},
+    ],
+    "disableSelector": "[hx-disable], [data-hx-disable], a[download]",
+    "scrollIntoViewOnBoost": False,
+}
+
+
+@dataclass(frozen=True)
+class NavLink:
+    label: str
+    endpoint: str
+    prefixes: tuple[str, ...]
+
+    @property
+    def url(self) -> str:
+        return url_for(self.endpoint)
+
+    @property
+    def current(self) -> bool:
+        endpoint = request.endpoint or ""
+        return any(endpoint == p or endpoint.startswith(p + "_") for p in self.prefixes)
+
+
+# The navigation of each role: (group label or None for top-level links, links).
+NAVIGATION = {
+    Role.ADMIN: [
+        (
+            None,
+            [
+                NavLink("Overview", "admin.index", ("admin.index",)),
+                NavLink("Dashboard", "admin.dashboard", ("admin.dashboard",)),
+            ],
+        ),
+        (
+            "Billing",
+            [
+                NavLink(
+                    "Invoices",
+                    "admin.invoices",
+                    (
+                        "admin.invoices",
+                        "admin.invoice",
+                        "admin.document",
+                        "admin.documents_status",
+                        "admin.employee_lines",
+                    ),
+                ),
+                NavLink("Disputes", "admin.disputes_queue", ("admin.disputes_queue", "admin.dispute")),
+                NavLink("Deliveries", "admin.deliveries", ("admin.deliveries", "admin.delivery")),
+            ],
+        ),
+        (
+            "Data",
+            [
+                NavLink(
+                    "Uploads",
+                    "admin.uploads",
+                    ("admin.uploads", "admin.upload", "admin.mappings", "admin.mapping"),
+                ),
+                NavLink("Quarantine", "admin.quarantine", ("admin.quarantine",)),
+                NavLink("Partners", "admin.partners", ("admin.partners", "admin.partner")),
+                NavLink(
+                    "Customers",
+                    "admin.customers",
+                    (
+                        "admin.customers",
+                        "admin.customer",
+                        "admin.channel",
+                        "admin.employees",
+                        "admin.employee_form",
+                    ),
+                ),
+            ],
+        ),
+        (
+            "System",
+            [
+                NavLink("Users", "admin.users", ("admin.users", "admin.user")),
+                NavLink("Jobs", "admin.failed_jobs", ("admin.failed_jobs", "admin.job")),
+                NavLink("Audit log", "admin.audit_events", ("admin.audit_events", "admin.audit")),
+            ],
+        ),
+    ],
+    Role.PARTNER: [
+        (
+            None,
+            [
+                NavLink("Uploads", "partner.uploads", ("partner.uploads", "partner.upload")),
+                NavLink("Mappings", "partner.mappings", ("partner.mappings", "partner.mapping")),
+            ],
+        ),
+    ],
+    Role.CUSTOMER: [
+        (
+            None,
+            [
+                NavLink(
+                    "Invoices",
+                    "customer.index",
+                    ("customer.index", "customer.invoice", "customer.employee", "customer.line"),
+                )
+            ],
+        ),
+    ],
+}
+
+
+def nav_groups(user) -> list[tuple[str | None, list[NavLink]]]:
+    return NAVIGATION.get(user.role, [])
 
 
 def init_app(app: Flask) -> None:
@@ -18,7 +143,12 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def inject_roles():
-        return {"Role": Role, "embedded_mode": not current_app.config["REDIS_URL"]}
+        return {
+            "Role": Role,
+            "embedded_mode": not current_app.config["REDIS_URL"],
+            "htmx_config": HTMX_CONFIG,
+            "nav_groups": nav_groups,
+        }
 
     @app.before_request
     def start_embedded_worker():
@@ -26,6 +156,21 @@ def init_app(app: Flask) -> None:
             from portal.jobs.workers import start_embedded
 
             start_embedded(app)
+
+    @app.after_request
+    def htmx_login_redirect(response):
+        # A section polling or posting after the session ended would follow the redirect and swap
+        # the login page into itself: send the whole browser window to the login page instead.
+        if (
+            response.status_code in (301, 302, 303)
+            and request.headers.get("HX-Request") == "true"
+            and request.headers.get("HX-Boosted") != "true"
+            and (response.location or "").split("?")[0].endswith(url_for("auth.login"))
+        ):
+            response.headers["HX-Redirect"] = response.location
+            response.status_code = 204
+            del response.headers["Location"]
+        return response
 
     @app.after_request
     def security_headers(response):

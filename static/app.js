@@ -1,7 +1,84 @@
-// Small enhancements; every page works without them.
-// Upload form: highlight the drop zone while dragging, and show upload progress with htmx.
-document.addEventListener("DOMContentLoaded", () => {
-  document.querySelectorAll(".dropzone").forEach((zone) => {
+// Small enhancements; every page works without them (plain links and forms, POST -> redirect -> GET).
+// How htmx treats answers is configured once in base.html (portal/web.py HTMX_CONFIG): 4xx answers
+// are swapped like 2xx (they carry the form with its errors), 5xx answers and network failures show
+// the error banner below, links to files (<a download>) are never boosted.
+
+// The error banner: visible, announced (role=alert), dismissible.
+function showErrorBanner(message) {
+  const banner = document.getElementById("error-banner");
+  if (!banner) { return; }
+  document.getElementById("error-banner-text").textContent = message;
+  banner.hidden = false;
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-dismiss]");
+  if (button) {
+    const target = document.getElementById(button.dataset.dismiss);
+    if (target) { target.hidden = true; }
+  }
+});
+
+// The server's own message for a failed request (portal/errors.py sends it as an HX-Trigger event).
+document.addEventListener("portal-error", (event) => showErrorBanner(event.detail.value));
+document.addEventListener("htmx:responseError", (event) => {
+  const status = event.detail.xhr.status;
+  if ((event.detail.xhr.getResponseHeader("HX-Trigger") || "").includes("portal-error")) { return; }
+  showErrorBanner(status >= 500
+    ? `Something went wrong on our side (error ${status}); it has been logged. Nothing you saw changed may have been saved: reload the page and try again.`
+    : `The portal answered with error ${status}. Reload the page and try again.`);
+});
+document.addEventListener("htmx:sendError", () => {
+  showErrorBanner("The portal could not be reached. Check your connection, then try again.");
+});
+document.addEventListener("htmx:timeout", () => {
+  showErrorBanner("The portal took too long to answer. Try again in a moment.");
+});
+// A new page or section arrived: an old error no longer applies.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  if (event.detail.shouldSwap && event.detail.xhr.status < 500) {
+    const banner = document.getElementById("error-banner");
+    if (banner && event.detail.boosted) { banner.hidden = true; }
+  }
+});
+
+// Confirmations (hx-confirm="..."): an accessible <dialog> instead of the browser's confirm().
+// Cancel has the focus first; Tab reaches Confirm, Enter chooses, Escape cancels. Without
+// JavaScript the form simply submits.
+document.addEventListener("htmx:confirm", (event) => {
+  const question = event.detail.question;
+  const dialog = document.getElementById("confirm-dialog");
+  if (!question || !dialog || typeof dialog.showModal !== "function") { return; }
+  event.preventDefault();
+  document.getElementById("confirm-dialog-text").textContent = question;
+  const ok = document.getElementById("confirm-dialog-ok");
+  const button = event.detail.elt.querySelector && event.detail.elt.querySelector("[type=submit]");
+  ok.textContent = (button && button.textContent.trim()) || "Confirm";
+  dialog.returnValue = "";
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "confirm") { event.detail.issueRequest(true); }
+  }, { once: true });
+  dialog.showModal();
+});
+
+// Close an open navigation dropdown when the user clicks elsewhere or presses Escape.
+document.addEventListener("click", (event) => {
+  document.querySelectorAll("header details[open]").forEach((menu) => {
+    if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
+  });
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") { return; }
+  document.querySelectorAll("header details[open]").forEach((menu) => {
+    menu.removeAttribute("open");
+    menu.querySelector("summary").focus();
+  });
+});
+
+// Upload form: highlight the drop zone while dragging.
+function initDropzones(root) {
+  root.querySelectorAll(".dropzone:not([data-ready])").forEach((zone) => {
+    zone.dataset.ready = "1";
     const input = zone.querySelector("input[type=file]");
     ["dragenter", "dragover"].forEach((type) =>
       zone.addEventListener(type, (event) => { event.preventDefault(); zone.classList.add("dragover"); }));
@@ -12,7 +89,9 @@ document.addEventListener("DOMContentLoaded", () => {
       if (event.dataTransfer && event.dataTransfer.files.length) { input.files = event.dataTransfer.files; }
     });
   });
-});
+}
+document.addEventListener("DOMContentLoaded", () => initDropzones(document));
+document.addEventListener("htmx:load", (event) => initDropzones(event.detail.elt));
 
 // htmx reports upload progress of boosted multipart forms; show it in the form's <progress>.
 document.addEventListener("htmx:xhr:progress", (event) => {
