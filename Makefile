@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app portal
 
-.PHONY: start test lint format install install-dev clean-instance
+.PHONY: start test lint format install install-dev clean-instance screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,4 +45,8 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 
 test: lint
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# Regenerate docs/screenshots/ from the browser journeys (embedded mode, SQLite).
+screenshots: install-dev
+	E2E_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -p no:xdist tests/e2e -k sqlite $(PYTEST_ARGS)
