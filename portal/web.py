@@ -173,6 +173,18 @@ def init_app(app: Flask) -> None:
         return response
 
     @app.after_request
+    def htmx_keep_url_on_error(response):
+        # A boosted form answered with its errors (4xx) is shown where it was filled in: the address
+        # bar keeps the form's page instead of the POST URL (reloading that would answer 405).
+        if (
+            request.method != "GET"
+            and 400 <= response.status_code < 500
+            and request.headers.get("HX-Boosted") == "true"
+        ):
+            response.headers.setdefault("HX-Push-Url", "false")
+        return response
+
+    @app.after_request
     def security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -25,6 +25,8 @@ from portal.models import (
     Invoice,
     InvoiceRun,
     InvoiceStatus,
+    JobRecord,
+    JobStatus,
     LineItem,
 )
 from portal.models.base import utcnow
@@ -67,13 +69,10 @@ def _render_invoices(form: GenerateForm):
             flash(str(exc), "error")
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = db.session.scalars(stmt.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
-    runs = db.session.execute(
-        select(InvoiceRun, Customer.code).join(Customer).order_by(InvoiceRun.ran_at.desc()).limit(10)
-    ).all()
     return render_template(
         "admin/invoices.html",
         invoices=rows,
-        runs=runs,
+        **_runs_context(),
         page=page,
         pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
         total=total,
@@ -81,6 +80,41 @@ def _render_invoices(form: GenerateForm):
         filters={"status": status, "customer": code, "period": period},
         form=form,
     )
+
+
+RUN_JOB = f"{run_period.__module__}.{run_period.__qualname__}"
+
+
+def _runs_context() -> dict:
+    """The latest invoice runs, and the "generate now" jobs not done yet (queued, running, retrying,
+    or failed in the last day), which the runs section follows until they finish."""
+    runs = db.session.execute(
+        select(InvoiceRun, Customer.code).join(Customer).order_by(InvoiceRun.ran_at.desc()).limit(10)
+    ).all()
+    open_jobs = db.session.scalars(
+        select(JobRecord)
+        .where(
+            JobRecord.func == RUN_JOB,
+            JobRecord.status != JobStatus.DONE,
+            JobRecord.created_at >= utcnow() - timedelta(days=1),
+        )
+        .order_by(JobRecord.created_at.desc())
+        .limit(20)
+    ).all()
+    return {"runs": runs, "open_jobs": open_jobs, "watching": [j.id for j in open_jobs if not j.finished]}
+
+
+@bp.route("/invoices/runs")
+def invoice_runs():
+    """The runs section alone, polled while a run is queued or running. When a run it was watching
+    (?watching=id,id) has finished, it tells the page (HX-Trigger: invoices-changed), whose invoice
+    list then refreshes itself."""
+    context = _runs_context()
+    response = make_response(render_template("admin/_runs.html", **context))
+    was_watching = {i for i in request.args.get("watching", "").split(",") if i}
+    if was_watching - set(context["watching"]):
+        response.headers["HX-Trigger"] = "invoices-changed"
+    return response
 
 
 @bp.route("/invoices/generate", methods=["POST"])
@@ -103,21 +137,26 @@ def invoices_generate():
     )
     db.session.commit()
     flash(
-        f"Invoice run for {customer.code} {form.period.data} started; its result appears under Latest runs.",
+        f"Invoice run for {customer.code} {form.period.data} queued; this page shows its result and the "
+        "new invoices as soon as it has run.",
         "success",
     )
     return redirect(url_for("admin.invoices"))
 
 
+LINES = {"page_endpoint": "admin.invoice", "endpoint": "admin.invoice_lines"}
+
+
 @bp.route("/invoices/<int:invoice_id>")
 def invoice(invoice_id: int):
-    """One invoice (any revision): summary, totals, its lines, and the actions its status allows."""
+    """One invoice (any revision): summary, totals, its lines (filtered, sorted and paged by the
+    query string, as the line table's controls set them), and the actions its status allows."""
     return _render_invoice(db.get_or_404(Invoice, invoice_id), ReasonForm())
 
 
 def _render_invoice(inv: Invoice, void_form: ReasonForm):
     can_resolve = inv.status == InvoiceStatus.DENIED and inv.resolved_at is None
-    context = invoice_views.lines_context(inv, can_dispute=False)
+    context = invoice_views.lines_context(inv, can_dispute=False, **LINES)
     if can_resolve:  # the resolution form lists every line at once
         context["lines"] = queries.invoice_lines(inv, limit=RESOLVE_LIMIT)
     return render_template(
@@ -129,8 +168,6 @@ def _render_invoice(inv: Invoice, void_form: ReasonForm):
         form=EmptyForm(),
         can_resolve=can_resolve,
         **invoice_views.documents_context(inv),
-        endpoint="admin.invoice_lines",
-        lines_endpoint="admin.invoice_lines",
         employee_endpoint="admin.employee_lines",
         **context,
     )
@@ -142,7 +179,7 @@ def invoice_lines(invoice_id: int):
     inv = db.get_or_404(Invoice, invoice_id)
     if request.headers.get("HX-Request") != "true":
         return redirect(url_for("admin.invoice", invoice_id=invoice_id, **request.args) + "#lines")
-    return invoice_views.render_lines(inv, can_dispute=False, endpoint="admin.invoice_lines")
+    return invoice_views.render_lines(inv, can_dispute=False, **LINES)
 
 
 @bp.route("/invoices/<int:invoice_id>/employees/<int:employee_id>")
@@ -211,7 +248,10 @@ def invoice_void(invoice_id: int):
     inv = db.get_or_404(Invoice, invoice_id)
     form = ReasonForm()
     if not form.validate_on_submit():  # the error is shown next to the reason field
-        return _render_invoice(inv, form), 400
+        response = make_response(_render_invoice(inv, form), 400)
+        # Answered in place of a boosted POST: the address bar keeps the page's URL, not the POST's.
+        response.headers["HX-Replace-Url"] = url_for("admin.invoice", invoice_id=invoice_id)
+        return response
     try:
         lifecycle.void(inv, by=current_user, reason=form.reason.data)
         db.session.commit()

@@ -314,17 +314,15 @@ class World:
         ]
         return (HEADER + "".join(line + "\n" for line in lines)).encode()
 
-    def invoice(self, rows: list[tuple], period: str = "2026-10") -> str:
-        """Import `rows` for this partner and build the customer's invoice for `period` now, as the
-        CLI does; returns the invoice number."""
+    def import_rows(self, rows: list[tuple]) -> int:
+        """Upload `rows` as this partner's file and parse it now (as `flask ingest` does); the rows
+        must import cleanly. Returns the upload's id."""
         import io
 
         from portal import jobs
         from portal.extensions import db
         from portal.ingest import pipeline
-        from portal.invoicing.build import run_period
-        from portal.models import Invoice, Partner, UploadStatus
-        from sqlalchemy import select
+        from portal.models import Partner, UploadStatus
 
         with self.server.app.app_context():
             partner = db.session.get(Partner, self.partner_id)
@@ -335,12 +333,24 @@ class World:
             jobs.run_job(upload.job_id)
             db.session.expire_all()
             assert upload.status == UploadStatus.IMPORTED, pipeline.summary(upload)
+            return upload.id
+
+    def invoice(self, rows: list[tuple], period: str = "2026-10") -> str:
+        """Import `rows` and build the customer's invoice for `period` now, as the CLI does; returns
+        the invoice number."""
+        from sqlalchemy import select
+
+        from portal.extensions import db
+        from portal.invoicing.build import run_period
+        from portal.models import Invoice
+
+        self.import_rows(rows)
+        with self.server.app.app_context():
             run_period(self.customer_id, period, None, True)
             db.session.commit()
-            number = db.session.scalar(
+            return db.session.scalar(
                 select(Invoice.number).where(Invoice.customer_id == self.customer_id).order_by(Invoice.id.desc())
             )
-        return number
 
 
 @pytest.fixture
