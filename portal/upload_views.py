@@ -26,14 +26,16 @@ from flask import (
 )
 from flask_login import current_user
 from sqlalchemy import func, select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal import audit, jobs
+from portal.errors import error_response
 from portal.extensions import db
 from portal.ingest import pipeline
 from portal.ingest.formats.base import IngestError
 from portal.ingest.formats.detect import ensure_seekable, open_source
 from portal.ingest.mapping import MappingError, MappingProfile, NormalizedRow, normalize_row, propose_mapping
-from portal.models import Partner, Role, Upload, UploadStatus
+from portal.models import Customer, Partner, Role, Upload, UploadStatus
 from portal.storage import get_storage
 from portal.tenancy import get_or_404, scoped
 from portal.upload_forms import (
@@ -48,6 +50,7 @@ from portal.web import attachment_header, send_stored
 
 PAGE_SIZE = 25
 PROBLEMS_PAGE_SIZE = 50
+HELD_PAGE_SIZE = 50
 PREVIEW_ROWS = 10
 
 
@@ -63,35 +66,61 @@ def _ep(name: str) -> str:
     return f"{request.blueprint}.{name}"
 
 
-def uploads():
-    """Upload history (newest first) with the upload form; an htmx request gets only the table."""
+def _list_context() -> dict:
     page = _page()
     stmt = scoped(Upload).order_by(Upload.id.desc())
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = db.session.scalars(stmt.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
-    context = {
+    return {
         "uploads": rows,
         "page": page,
         "pages": max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
         "total": total,
-        "form": UploadForm(),
         "can_upload": current_user.role == Role.PARTNER,
     }
+
+
+def uploads():
+    """Upload history (newest first) with the upload form; an htmx request gets only the table."""
+    context = _list_context()
     if _is_htmx() and request.args.get("fragment") == "list":
         return render_template("uploads/_list.html", **context)
-    return render_template("uploads/index.html", **context)
+    return render_template("uploads/index.html", form=UploadForm(), upload_errors=[], **context)
+
+
+def _refused(form: UploadForm, errors: list[tuple[str, int | None]], status: int):
+    """The upload page again, with why nothing was received shown at the form (a 4xx answer).
+
+    htmx swaps a 4xx page like a 2xx one; the address bar is set back to the upload page (the form
+    posted to a URL that has no page of its own).
+    """
+    response = make_response(
+        render_template("uploads/index.html", form=form, upload_errors=errors, **_list_context()), status
+    )
+    response.headers["HX-Replace-Url"] = url_for(_ep("uploads"))
+    return response
 
 
 def upload_create():
-    """Receive one or several files; each is stored and queued for parsing, or refused with a reason."""
+    """Receive one or several files; each is stored and queued for parsing, or refused with a reason.
+
+    One file received: 303 to its page, which shows the parsing and then the result. Several: 303
+    to the list, whose rows show theirs. Nothing received: the upload page again with the reasons
+    (400; 409 for a file already uploaded; 413 for a request over the size limit).
+    """
     if current_user.role != Role.PARTNER:
         abort(403)
-    form = UploadForm()
-    if not form.validate_on_submit():
-        for message in itertools.chain.from_iterable(form.errors.values()):
-            flash(message, "error")
-        return redirect(url_for(_ep("uploads")))
-    received = []
+    try:
+        form = UploadForm()
+        valid = form.validate_on_submit()
+    except RequestEntityTooLarge:
+        return _refused(UploadForm(formdata=None), [(_too_large_message(), None)], 413)
+    if not valid:
+        messages = itertools.chain.from_iterable(form.errors.values())
+        return _refused(form, [(message, None) for message in messages], 400)
+    received: list[Upload] = []
+    refused: list[tuple[str, int | None]] = []
+    status = 400
     for storage_file in form.files.data:
         try:
             upload = pipeline.receive_upload(
@@ -103,13 +132,33 @@ def upload_create():
             )
         except pipeline.UploadRefused as exc:
             db.session.rollback()
-            flash(str(exc), "error")
+            refused.append((str(exc), exc.existing.id if exc.existing else None))
+            if exc.existing is not None:
+                status = 409
             continue
         db.session.commit()
-        received.append(upload.filename)
-    if received:
-        flash(f"Received {', '.join(received)}. Parsing has started.", "success")
-    return redirect(url_for(_ep("uploads")))
+        received.append(upload)
+    if not received:
+        return _refused(form, refused, status)
+    for message, _existing in refused:
+        flash(message, "error")
+    flash(f"Received {', '.join(u.filename for u in received)}. Parsing has started.", "success")
+    if len(received) == 1:
+        return redirect(url_for(_ep("upload_detail"), upload_id=received[0].id), 303)
+    return redirect(url_for(_ep("uploads")), 303)
+
+
+def _too_large_message() -> str:
+    limit_mb = current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+    return f"The file is too large: the limit is {limit_mb} MB."
+
+
+def upload_too_large(exc: RequestEntityTooLarge):
+    """413 on the upload form (raised while the body is read, possibly before the view runs):
+    the upload page with the limit at the form; anywhere else the site's error page."""
+    if request.endpoint == _ep("upload_create") and current_user.is_authenticated:
+        return _refused(UploadForm(formdata=None), [(_too_large_message(), None)], 413)
+    return error_response(413, _too_large_message())
 
 
 def _problems_context(upload: Upload) -> dict:
@@ -123,28 +172,57 @@ def _problems_context(upload: Upload) -> dict:
     }
 
 
-def upload_detail(upload_id: int):
-    """One upload: status, counts, the problem rows, and the actions its status allows."""
-    upload = get_or_404(Upload, upload_id)
-    return render_template(
-        "uploads/detail.html",
-        upload=upload,
-        progress=jobs.get_progress(upload.job_id) if upload.in_progress else {},
-        form=EmptyForm(),
-        **_problems_context(upload),
+def _held_context(upload: Upload) -> dict:
+    """The page of rows held for unknown employees, with the customer code each was sent for."""
+    page = max(request.args.get("held_page", 1, type=int) or 1, 1)
+    rows = pipeline.held_rows(upload, limit=HELD_PAGE_SIZE, offset=(page - 1) * HELD_PAGE_SIZE)
+    customer_ids = {row.customer_id for row in rows if row.customer_id is not None}
+    codes = dict(
+        db.session.execute(select(Customer.id, Customer.code).where(Customer.id.in_(customer_ids))).all()
+        if customer_ids
+        else []
     )
+    return {
+        "held": [(row, codes.get(row.customer_id, "")) for row in rows],
+        "held_page": page,
+        "held_pages": max((upload.quarantined + HELD_PAGE_SIZE - 1) // HELD_PAGE_SIZE, 1),
+    }
+
+
+def _detail_context(upload: Upload) -> dict:
+    return {
+        "upload": upload,
+        "progress": jobs.get_progress(upload.job_id) if upload.in_progress else {},
+        "form": EmptyForm(),
+        **_problems_context(upload),
+        **_held_context(upload),
+    }
+
+
+def upload_detail(upload_id: int):
+    """One upload: status, counts, the problem and held rows, and the actions its status allows."""
+    upload = get_or_404(Upload, upload_id)
+    return render_template("uploads/detail.html", **_detail_context(upload))
 
 
 def upload_status(upload_id: int):
-    """The self-polling status fragment; once parsing ends, the detail page reloads to show the result."""
+    """The self-polling status fragment (htmx).
+
+    While the file is parsed: the status line again (it polls itself). Once parsing has ended: the
+    status line plus, out of band, the page's other sections (file details, counts, problem rows,
+    held rows, actions), so the whole page shows the result without a reload.
+    """
     upload = get_or_404(Upload, upload_id)
     if request.args.get("from") == "list":
         return render_template("uploads/_row.html", upload=upload)
-    if not upload.in_progress and request.args.get("was") == "in_progress":
-        response = make_response("")
-        response.headers["HX-Refresh"] = "true"
-        return response
-    return render_template("uploads/_status.html", upload=upload, progress=jobs.get_progress(upload.job_id))
+    context = _detail_context(upload)
+    if upload.in_progress:
+        return render_template("uploads/_status.html", **context)
+    return (
+        render_template("uploads/_status.html", **context)
+        + render_template("uploads/_result.html", oob=True, **context)
+        + render_template("uploads/_meta.html", oob=True, **context)
+    )
 
 
 def upload_file(upload_id: int):
@@ -182,7 +260,7 @@ def upload_import(upload_id: int):
         except pipeline.UploadStateError as exc:
             db.session.rollback()
             flash(str(exc), "error")
-    return redirect(url_for(_ep("upload_detail"), upload_id=upload_id))
+    return redirect(url_for(_ep("upload_detail"), upload_id=upload_id), 303)
 
 
 def upload_cancel(upload_id: int):
@@ -196,7 +274,7 @@ def upload_cancel(upload_id: int):
         except pipeline.UploadStateError as exc:
             db.session.rollback()
             flash(str(exc), "error")
-    return redirect(url_for(_ep("upload_detail"), upload_id=upload_id))
+    return redirect(url_for(_ep("upload_detail"), upload_id=upload_id), 303)
 
 
 def _preview_rows(upload: Upload, profile_data: dict) -> tuple[list, list[str]]:
@@ -227,8 +305,6 @@ def _preview_rows(upload: Upload, profile_data: dict) -> tuple[list, list[str]]:
 
 
 def _mapping_form(upload: Upload) -> MappingForm:
-    if upload.status != UploadStatus.NEEDS_MAPPING or not upload.headers:
-        abort(404)
     form = MappingForm()
     proposal = {
         "columns": propose_mapping(upload.headers),
@@ -247,6 +323,9 @@ def _mapping_form(upload: Upload) -> MappingForm:
 def upload_mapping(upload_id: int):
     """Map the columns of a file that no saved profile covers; save a new profile version and import."""
     upload = get_or_404(Upload, upload_id)
+    if upload.status != UploadStatus.NEEDS_MAPPING or not upload.headers:
+        flash(pipeline.not_allowed(upload, "read with a new mapping"), "error")
+        return redirect(url_for(_ep("upload_detail"), upload_id=upload.id), 303)
     form = _mapping_form(upload)
     problems: list[str] = []
     if form.validate_on_submit():
@@ -257,10 +336,14 @@ def upload_mapping(upload_id: int):
             pipeline.remap_upload(upload, user=current_user)
             db.session.commit()
             flash("Mapping saved. The file is being read with it now.", "success")
-            return redirect(url_for(_ep("upload_detail"), upload_id=upload.id))
+            return redirect(url_for(_ep("upload_detail"), upload_id=upload.id), 303)
         except MappingError as exc:
             db.session.rollback()
             problems = exc.problems
+        except pipeline.UploadStateError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for(_ep("upload_detail"), upload_id=upload.id), 303)
     preview, preview_problems = _preview_rows(upload, mapping_form_to_profile(form))
     status = 400 if (problems or form.errors) else 200
     return (
@@ -279,6 +362,9 @@ def upload_mapping(upload_id: int):
 def upload_mapping_preview(upload_id: int):
     """htmx: the preview table for the mapping being edited (changes nothing)."""
     upload = get_or_404(Upload, upload_id)
+    if upload.status != UploadStatus.NEEDS_MAPPING or not upload.headers:
+        message = pipeline.not_allowed(upload, "read with a new mapping")
+        return render_template("uploads/_preview.html", preview=[], preview_problems=[message]), 409
     form = _mapping_form(upload)
     preview, preview_problems = _preview_rows(upload, mapping_form_to_profile(form))
     return render_template("uploads/_preview.html", preview=preview, preview_problems=preview_problems)
@@ -345,6 +431,7 @@ def mapping_import(partner_id: int | None = None):
 def register_upload_views(bp: Blueprint, *, list_rule: str) -> None:
     """Add the upload pages to an actor blueprint (partner: own uploads; admin: all)."""
     bp.add_url_rule(list_rule, "uploads", uploads)
+    bp.register_error_handler(RequestEntityTooLarge, upload_too_large)
     bp.add_url_rule("/uploads", "upload_create", upload_create, methods=["POST"])
     bp.add_url_rule("/uploads/<int:upload_id>", "upload_detail", upload_detail)
     bp.add_url_rule("/uploads/<int:upload_id>/status", "upload_status", upload_status)

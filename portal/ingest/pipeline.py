@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sqlalchemy import bindparam, delete, func, select, text
+from sqlalchemy import bindparam, delete, func, select, text, update
 
 from portal import audit, jobs
 from portal.bulk import FLUSH, insert_rows
@@ -46,7 +46,7 @@ from portal.models import (
     User,
 )
 from portal.models.base import UTCDateTime, utcnow
-from portal.models.uploads import ACTIVE_STATUSES
+from portal.models.uploads import ACTIVE_STATUSES, SUPERSEDABLE_STATUSES
 from portal.storage import get_storage
 
 CHUNK_ROWS = 5000
@@ -226,9 +226,7 @@ def save_mapping(
 def remap_upload(upload: Upload, *, user: User | None) -> None:
     """After a mapping was saved for an upload that needed one, parse it again (caller commits)."""
     if upload.status != UploadStatus.NEEDS_MAPPING:
-        raise UploadStateError(
-            f"upload #{upload.id} is {upload.status.label.lower()}, not waiting for a mapping"
-        )
+        raise UploadStateError(not_allowed(upload, "read with a new mapping"))
     upload.status = UploadStatus.RECEIVED
     upload.job_id = jobs.enqueue(
         parse_upload, upload.id, queue="ingest", description=f"Parse upload #{upload.id}"
@@ -543,15 +541,82 @@ def _import(upload: Upload, *, user: User | None) -> None:
     upload.status = UploadStatus.IMPORTED
     upload.decided_at = utcnow()
     audit.record("upload.imported", subject=upload, actor=user, details=upload.counts())
+    supersede_earlier(upload, user=user)
+
+
+def not_allowed(upload: Upload, action: str) -> str:
+    """Why `action` cannot be done to the upload in its current status, in words for the page."""
+    if upload.status == UploadStatus.SUPERSEDED:
+        return (
+            f"upload #{upload.id} was superseded by upload #{upload.superseded_by_id}, a later file "
+            f"with the same name that was imported; it can no longer be {action}"
+        )
+    return f"upload #{upload.id} is {upload.status.label.lower()} and cannot be {action}"
+
+
+def _claim(upload: Upload, *, allowed: tuple[UploadStatus, ...], new: UploadStatus, action: str) -> None:
+    """Move the upload to `new` only if it is still in an `allowed` status (one guarded UPDATE).
+
+    Guarded in SQL, not only in Python, so an upload superseded (or decided) by another
+    transaction meanwhile is refused instead of being imported or cancelled as well.
+    """
+    claimed = db.session.execute(
+        update(Upload)
+        .where(Upload.id == upload.id, Upload.status.in_(allowed))
+        .values(status=new)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        db.session.refresh(upload)
+        raise UploadStateError(not_allowed(upload, action))
+    upload.status = new
+
+
+def supersede_earlier(upload: Upload, *, user: User | None) -> list[int]:
+    """Mark the partner's earlier uploads of the same file name that still wait as superseded.
+
+    Called when `upload` is imported (fully or partly), in the same transaction. An earlier upload
+    with the same name (case-insensitive) that failed or needs review is what the new file
+    corrects: it stops counting as needing action, says which upload replaced it, and can no longer
+    be imported. Returns the ids of the uploads superseded, each with an `upload.superseded` event.
+    """
+    name = upload.filename.casefold()  # in Python: SQLite's lower() folds ASCII only
+    candidates = [
+        upload_id
+        for upload_id, filename in db.session.execute(
+            select(Upload.id, Upload.filename).where(
+                Upload.partner_id == upload.partner_id,
+                Upload.id < upload.id,
+                Upload.status.in_(SUPERSEDABLE_STATUSES),
+            )
+        )
+        if filename.casefold() == name
+    ]
+    if not candidates:
+        return []
+    superseded = db.session.scalars(
+        update(Upload)
+        .where(Upload.id.in_(candidates), Upload.status.in_(SUPERSEDABLE_STATUSES))
+        .values(status=UploadStatus.SUPERSEDED, superseded_by_id=upload.id, decided_at=utcnow())
+        .returning(Upload.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for old_id in sorted(superseded):
+        old = db.session.get(Upload, old_id, populate_existing=True)
+        audit.record(
+            "upload.superseded",
+            subject=old,
+            actor=user,
+            details={"superseded_by": upload.id, "filename": upload.filename},
+        )
+    return sorted(superseded)
 
 
 def import_valid_rows(upload: Upload, *, user: User | None) -> None:
     """The partner's "import the N valid rows" on an upload that needs review (caller commits)."""
     if upload.status != UploadStatus.NEEDS_REVIEW:
-        raise UploadStateError(
-            f"upload #{upload.id} is {upload.status.label.lower()}; "
-            "only uploads that need review can be imported"
-        )
+        raise UploadStateError(not_allowed(upload, "imported"))
+    _claim(upload, allowed=(UploadStatus.NEEDS_REVIEW,), new=UploadStatus.IMPORTED, action="imported")
     _import(upload, user=user)
 
 
@@ -567,11 +632,10 @@ def cancel_upload(upload: Upload, *, user: User | None, reason: str = "") -> Non
     reason = (reason or "").strip()
     if len(reason) > CANCEL_REASON_MAX:
         raise UploadStateError(f"the reason has {len(reason)} characters; at most {CANCEL_REASON_MAX}")
-    if upload.status not in (UploadStatus.NEEDS_REVIEW, UploadStatus.NEEDS_MAPPING, UploadStatus.FAILED):
-        raise UploadStateError(
-            f"upload #{upload.id} is {upload.status.label.lower()} and cannot be cancelled"
-        )
-    upload.status = UploadStatus.CANCELLED
+    cancellable = (UploadStatus.NEEDS_REVIEW, UploadStatus.NEEDS_MAPPING, UploadStatus.FAILED)
+    if upload.status not in cancellable:
+        raise UploadStateError(not_allowed(upload, "cancelled"))
+    _claim(upload, allowed=cancellable, new=UploadStatus.CANCELLED, action="cancelled")
     upload.decided_at = utcnow()
     details = upload.counts() | ({"reason": reason} if reason else {})
     audit.record("upload.cancelled", subject=upload, actor=user, details=details)
@@ -679,6 +743,19 @@ def problem_rows(upload: Upload, *, limit: int | None = None, offset: int = 0) -
     return list(db.session.scalars(stmt))
 
 
+def held_rows(upload: Upload, *, limit: int | None = None, offset: int = 0) -> list[UploadRow]:
+    """Rows held because their employee is not on the customer's roster, in file order."""
+    stmt = (
+        select(UploadRow)
+        .where(UploadRow.upload_id == upload.id, UploadRow.outcome == RowOutcome.QUARANTINED.value)
+        .order_by(UploadRow.row_number)
+        .offset(offset)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(db.session.scalars(stmt))
+
+
 def row_messages(row: UploadRow) -> list[dict]:
     """What is wrong with a staged row, as (field, value, message) dicts."""
     if row.outcome == RowOutcome.CONFLICT.value:
@@ -745,8 +822,10 @@ __all__ = [
     "cancel_upload",
     "choose_profile",
     "error_file",
+    "held_rows",
     "import_valid_rows",
     "latest_profiles",
+    "not_allowed",
     "parse_upload",
     "problem_rows",
     "quarantined_employees",
@@ -756,4 +835,5 @@ __all__ = [
     "row_messages",
     "save_mapping",
     "summary",
+    "supersede_earlier",
 ]

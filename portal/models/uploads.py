@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from dataclasses import dataclass
 
 from sqlalchemy import (
     JSON,
@@ -56,6 +57,7 @@ class UploadStatus(enum.StrEnum):
     IMPORTED = "imported"
     CANCELLED = "cancelled"
     FAILED = "failed"  # a whole-file problem: empty, unsupported, unreadable
+    SUPERSEDED = "superseded"  # failed or needed review, then a later file of the same name was imported
 
     @property
     def label(self) -> str:
@@ -69,6 +71,8 @@ ACTIVE_STATUSES = (
     UploadStatus.NEEDS_REVIEW,
     UploadStatus.IMPORTED,
 )
+# An upload in one of these waits for someone; a later import of the same file name supersedes it.
+SUPERSEDABLE_STATUSES = (UploadStatus.FAILED, UploadStatus.NEEDS_REVIEW)
 
 
 class Upload(db.Model):
@@ -101,6 +105,7 @@ class Upload(db.Model):
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     quarantined: Mapped[int] = mapped_column(Integer, default=0)
     job_id: Mapped[str | None] = mapped_column(String(36))
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     parsed_at = mapped_column(UTCDateTime, nullable=True)
     decided_at = mapped_column(UTCDateTime, nullable=True)
@@ -108,10 +113,17 @@ class Upload(db.Model):
     partner: Mapped[Partner] = relationship()
     uploaded_by: Mapped[User | None] = relationship(foreign_keys=[uploaded_by_id])
     mapping_profile: Mapped[MappingProfileVersion | None] = relationship()
+    superseded_by: Mapped[Upload | None] = relationship(
+        remote_side="Upload.id", foreign_keys=[superseded_by_id]
+    )
 
     @property
     def in_progress(self) -> bool:
         return self.status in (UploadStatus.RECEIVED, UploadStatus.PARSING)
+
+    @property
+    def status_summary(self) -> StatusSummary:
+        return status_summary(self)
 
     def counts(self) -> dict:
         return {
@@ -123,6 +135,66 @@ class Upload(db.Model):
             "rejected": self.rejected,
             "quarantined": self.quarantined,
         }
+
+
+@dataclass(frozen=True)
+class StatusSummary:
+    """What happened to an upload in one phrase, and how it should look (see `status_summary`)."""
+
+    label: str
+    tone: str  # success | warning | danger | neutral
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def status_summary(upload: Upload) -> StatusSummary:
+    """The one phrase shown for an upload everywhere (list row, detail page, polling fragment).
+
+    Says what happened with the counts that matter, so "Imported" is never shown green for a file
+    of which nothing was imported: held rows (unknown employees) make it a warning, and an upload
+    that imported nothing and holds nothing is neutral.
+    """
+    status = upload.status
+    if status in (UploadStatus.RECEIVED, UploadStatus.PARSING):
+        return StatusSummary("Parsing…", "neutral")
+    if status == UploadStatus.NEEDS_MAPPING:
+        return StatusSummary("Needs mapping: no saved mapping covers the columns", "warning")
+    if status == UploadStatus.FAILED:
+        return StatusSummary(f"Failed: {upload.message or 'the file could not be read'}", "danger")
+    if status == UploadStatus.CANCELLED:
+        return StatusSummary("Cancelled: nothing imported", "neutral")
+    if status == UploadStatus.SUPERSEDED:
+        if upload.superseded_by_id:
+            return StatusSummary(f"Superseded by upload #{upload.superseded_by_id}", "neutral")
+        return StatusSummary("Superseded", "neutral")
+    if status == UploadStatus.NEEDS_REVIEW:
+        problems = []
+        if upload.rejected:
+            problems.append(_count(upload.rejected, "row") + " rejected")
+        if upload.conflicts:
+            problems.append(_count(upload.conflicts, "row") + " in conflict")
+        return StatusSummary("Needs review: " + ", ".join(problems or ["rows to check"]), "warning")
+    # Imported: what went in, what waits, what was left out.
+    parts = [f"Imported {upload.imported}"]
+    if upload.quarantined:
+        parts.append(
+            f"{upload.quarantined} held for "
+            + ("an unknown employee" if upload.quarantined == 1 else "unknown employees")
+        )
+    left_out = upload.rejected + upload.conflicts
+    if left_out:
+        parts.append(_count(left_out, "row") + " with problems not imported")
+    if upload.duplicates:
+        parts.append(_count(upload.duplicates, "duplicate") + " skipped")
+    if upload.quarantined:
+        tone = "warning"
+    elif upload.imported:
+        tone = "success"
+    else:
+        tone = "neutral"
+    return StatusSummary(", ".join(parts), tone)
 
 
 class RowOutcome(enum.StrEnum):

@@ -163,18 +163,29 @@ def test_other_partners_upload_answers_404(app, client, auth, partner):
     assert b"lines.csv" not in client.get("/partner/").data
 
 
-def test_status_fragment_polls_while_parsing_then_refreshes(app, partner_client):
+def test_status_fragment_when_parsing_polls_itself(app, partner_client):
     post_files(partner_client, ("lines.csv", csv_bytes(ROW1)))
     upload_id = _upload(app).id
     fragment = partner_client.get(
         f"/partner/uploads/{upload_id}/status", headers={"HX-Request": "true"}
     ).data.decode()
     assert 'hx-trigger="load delay:1s"' in fragment and "waiting for a worker" in fragment
+    assert "Parsing…" in fragment
+
+
+def test_status_fragment_when_parsing_ended_updates_the_rest_of_the_page(app, partner_client):
+    post_files(partner_client, ("lines.csv", csv_bytes(ROW1, BAD)))
+    upload_id = _upload(app).id
     drain(app)
-    response = partner_client.get(
-        f"/partner/uploads/{upload_id}/status?was=in_progress", headers={"HX-Request": "true"}
-    )
-    assert response.headers.get("HX-Refresh") == "true"
+    response = partner_client.get(f"/partner/uploads/{upload_id}/status", headers={"HX-Request": "true"})
+    fragment = response.data.decode()
+    assert "HX-Refresh" not in response.headers
+    assert "hx-trigger" not in fragment  # polling stops
+    assert "Needs review: 1 row rejected" in fragment
+    # The counts, problem rows and actions come out of band, replacing the page's stale sections.
+    assert '<div id="upload-result" hx-swap-oob="true">' in fragment
+    assert "Import the 1 valid rows" in fragment and "<code>abc</code>" in fragment
+    assert 'id="upload-meta" hx-swap-oob="true"' in fragment and "mapping “default” v1" in fragment
 
 
 def test_list_row_fragment_polls_until_done(app, partner_client):
