@@ -41,6 +41,24 @@ class DenyForm(FlaskForm):
         return f"{self.reason.data}: {details}" if details else self.reason.data
 
 
+DISPUTE_COMMENT_MAX = 1000
+
+
+class DisputeForm(FlaskForm):
+    """One line's dispute: what is wrong with it, which our team reads when resolving it."""
+
+    comment = TextAreaField(
+        "What is wrong with this line?",
+        validators=[
+            DataRequired("Say what is wrong with the line: a comment is required to dispute it."),
+            Length(
+                max=DISPUTE_COMMENT_MAX,
+                message=f"Keep the comment to {DISPUTE_COMMENT_MAX} characters at most.",
+            ),
+        ],
+    )
+
+
 class GenerateForm(FlaskForm):
     customer = SelectField("Customer", validators=[DataRequired()])
     period = StringField(

@@ -3,21 +3,37 @@ the per-employee lines, and document downloads. Each takes an invoice already ch
 
 from __future__ import annotations
 
-from flask import render_template, request
-from sqlalchemy import select
+from flask import Response, make_response, render_template, request, url_for
+from sqlalchemy import func, select
 
 from portal import audit, jobs
 from portal.extensions import db
 from portal.invoicing import queries
 from portal.invoicing.disputes import open_disputes
-from portal.models import Invoice, InvoiceDocument, InvoiceStatus, JobRecord, JobStatus, Partner
+from portal.models import (
+    Dispute,
+    DisputeStatus,
+    Invoice,
+    InvoiceDocument,
+    InvoiceStatus,
+    JobRecord,
+    JobStatus,
+    LineItem,
+    Partner,
+)
 from portal.web import send_stored
 
 LINES_PAGE = 100
+LINE_SORTS = [
+    ("employee", "Employee"),
+    ("date", "Service date"),
+    ("amount", "Amount, lowest first"),
+    ("-amount", "Amount, highest first"),
+]
 
 
 def line_filters() -> dict:
-    """The line table's filters from the query string (search, partner, expense type, sort)."""
+    """The line table's filters from the query string (search, partner, expense type)."""
     return {
         "q": request.args.get("q", "").strip()[:100],
         "partner_id": request.args.get("partner", type=int),
@@ -25,35 +41,89 @@ def line_filters() -> dict:
     }
 
 
-def lines_context(invoice: Invoice, *, can_dispute: bool) -> dict:
+def line_args(filters: dict, sort: str, page: int = 1) -> dict:
+    """The query parameters that reproduce a filtered, sorted page of lines (defaults left out), so
+    the page URL, the pager, the dispute forms and their redirects all carry the same view."""
+    args = {
+        "q": filters["q"],
+        "partner": filters["partner_id"],
+        "type": filters["expense_type"],
+        "sort": sort if sort != LINE_SORTS[0][0] else None,
+        "page": page if page > 1 else None,
+    }
+    return {key: value for key, value in args.items() if value}
+
+
+def requested_sort() -> str:
+    sort = request.args.get("sort", LINE_SORTS[0][0])
+    return sort if sort in dict(LINE_SORTS) else LINE_SORTS[0][0]
+
+
+def requested_view_args() -> dict:
+    """The view the query string asks for, as line_args (for a redirect back to the same view)."""
+    return line_args(line_filters(), requested_sort(), max(request.args.get("page", 1, type=int), 1))
+
+
+def lines_context(invoice: Invoice, *, can_dispute: bool, page_endpoint: str, endpoint: str) -> dict:
+    """What the line table shows for the query string's filters, sort and page.
+
+    `page_endpoint` is the full invoice page (the URL a reload or a shared link uses), `endpoint`
+    the one answering the table alone to htmx.
+    """
     filters = line_filters()
-    sort = request.args.get("sort", "employee")
-    page = max(request.args.get("page", 1, type=int), 1)
+    sort = requested_sort()
     total = queries.count_lines(invoice, **filters)
+    pages = max((total + LINES_PAGE - 1) // LINES_PAGE, 1)
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    by_dimension = queries.totals(invoice)
     return {
         "lines": queries.invoice_lines(
             invoice, limit=LINES_PAGE, offset=(page - 1) * LINES_PAGE, sort=sort, **filters
         ),
         "line_total": total,
         "page": page,
-        "pages": max((total + LINES_PAGE - 1) // LINES_PAGE, 1),
+        "pages": pages,
         "sort": sort,
+        "sorts": LINE_SORTS,
         "filters": filters,
+        "filtered": bool(filters["q"] or filters["partner_id"] or filters["expense_type"]),
+        "view_args": line_args(filters, sort, page),
+        "filter_args": line_args(filters, sort),
         "partners": db.session.scalars(
-            select(Partner).where(Partner.id.in_([int(t.key) for t in queries.totals(invoice)["partner"]]))
+            select(Partner).where(Partner.id.in_([int(t.key) for t in by_dimension["partner"]]))
         ).all(),
-        "expense_types": [t.key for t in queries.totals(invoice)["expense_type"]],
+        "expense_types": [t.key for t in by_dimension["expense_type"]],
         "disputes": open_disputes(invoice),
         "can_dispute": can_dispute and invoice.status == InvoiceStatus.PENDING_APPROVAL,
+        "page_endpoint": page_endpoint,
+        "endpoint": endpoint,
+        "dispute_errors": {},
     }
 
 
-def render_lines(invoice: Invoice, *, can_dispute: bool, endpoint: str):
-    return render_template(
-        "invoices/_line_table.html",
-        invoice=invoice,
-        endpoint=endpoint,
-        **lines_context(invoice, can_dispute=can_dispute),
+def render_lines(
+    invoice: Invoice, *, can_dispute: bool, page_endpoint: str, endpoint: str, **extra
+) -> Response:
+    """The #lines section alone (for htmx). Its answer names the full page URL of the same view
+    (HX-Replace-Url), so the address bar, a reload and a shared link show what the table shows."""
+    context = lines_context(invoice, can_dispute=can_dispute, page_endpoint=page_endpoint, endpoint=endpoint)
+    context.update(extra)
+    response = make_response(render_template("invoices/_line_table.html", invoice=invoice, **context))
+    if request.method == "GET":
+        response.headers["HX-Replace-Url"] = page_url(page_endpoint, invoice, context["view_args"])
+    return response
+
+
+def page_url(page_endpoint: str, invoice: Invoice, args: dict, anchor: str = "") -> str:
+    return url_for(page_endpoint, invoice_id=invoice.id, **args) + (f"#{anchor}" if anchor else "")
+
+
+def disputed_minor(invoice: Invoice) -> int:
+    """The amount of the invoice's lines under an open dispute (what approving the rest leaves out)."""
+    return db.session.scalar(
+        select(func.coalesce(func.sum(LineItem.amount_minor), 0))
+        .join(Dispute, Dispute.line_item_id == LineItem.id)
+        .where(Dispute.invoice_id == invoice.id, Dispute.status == DisputeStatus.OPEN)
     )
 
 

@@ -10,7 +10,7 @@ from portal import audit, invoice_views
 from portal.auth.forms import EmptyForm
 from portal.customer import bp
 from portal.extensions import db
-from portal.invoice_forms import ApproveForm, DenyForm
+from portal.invoice_forms import ApproveForm, DenyForm, DisputeForm
 from portal.invoicing import disputes, lifecycle, queries
 from portal.models import Employee, Invoice, InvoiceStatus
 from portal.models.base import utcnow
@@ -62,33 +62,54 @@ def _is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+LINES = {"page_endpoint": "customer.invoice", "endpoint": "customer.invoice_lines"}
+
+
+def _decision_context(inv: Invoice, approve_form=None, deny_form=None) -> dict:
+    return {
+        # Not bound to this request's form: a dispute's "comment" is not the approval's comment.
+        "approve_form": approve_form or ApproveForm(formdata=None),
+        "deny_form": deny_form or DenyForm(formdata=None),
+        "disputes": disputes.open_disputes(inv),
+        "disputed_minor": invoice_views.disputed_minor(inv),
+    }
+
+
+def _render_page(inv: Invoice, *, status: int = 200, approve_form=None, deny_form=None, **lines_extra):
+    """The invoice page; with a form's errors (status 4xx) shown next to their fields."""
+    context = invoice_views.lines_context(inv, can_dispute=True, **LINES)
+    context.update(lines_extra)
+    # A 4xx answer to a boosted POST keeps the page's URL (portal/web.py htmx_keep_url_on_error).
+    return make_response(
+        render_template(
+            "customer/invoice.html",
+            invoice=inv,
+            totals=queries.totals(inv),
+            **invoice_views.documents_context(inv),
+            employee_endpoint="customer.employee_lines",
+            **{**context, **_decision_context(inv, approve_form, deny_form)},
+        ),
+        status,
+    )
+
+
 @bp.route("/invoices/<int:invoice_id>")
 def invoice(invoice_id: int):
-    """One of the customer's invoices: summary, breakdowns, lines with search and disputes, decision."""
+    """One of the customer's invoices: summary, breakdowns, decision, and the lines filtered, sorted
+    and paged by the query string (q, partner, type, sort, page), as the line table's controls set them."""
     inv = get_or_404(Invoice, invoice_id)
     audit.record("invoice.viewed", subject=inv)
     db.session.commit()
-    return render_template(
-        "customer/invoice.html",
-        invoice=inv,
-        totals=queries.totals(inv),
-        approve_form=ApproveForm(),
-        deny_form=DenyForm(),
-        **invoice_views.documents_context(inv),
-        endpoint="customer.invoice_lines",
-        lines_endpoint="customer.invoice_lines",
-        employee_endpoint="customer.employee_lines",
-        **invoice_views.lines_context(inv, can_dispute=True),
-    )
+    return _render_page(inv)
 
 
 @bp.route("/invoices/<int:invoice_id>/lines")
 def invoice_lines(invoice_id: int):
-    """The line table alone for htmx (search, filters, sort, pages); a full page otherwise."""
+    """The #lines section alone for htmx (search, filters, sort, pages); the full page otherwise."""
     inv = get_or_404(Invoice, invoice_id)
     if not _is_htmx():
         return redirect(url_for("customer.invoice", invoice_id=invoice_id, **request.args) + "#lines")
-    return invoice_views.render_lines(inv, can_dispute=True, endpoint="customer.invoice_lines")
+    return invoice_views.render_lines(inv, can_dispute=True, **LINES)
 
 
 @bp.route("/invoices/<int:invoice_id>/employees/<int:employee_id>")
@@ -110,44 +131,65 @@ def document(invoice_id: int, kind: str):
     return invoice_views.download(get_or_404(Invoice, invoice_id), kind)
 
 
-def _after_line_change(inv: Invoice):
-    if _is_htmx():
-        return invoice_views.render_lines(inv, can_dispute=True, endpoint="customer.invoice_lines")
-    return redirect(url_for("customer.invoice", invoice_id=inv.id) + "#lines")
+def _after_line_change(inv: Invoice, *, status: int = 200, message: str = "", **lines_extra):
+    """What a dispute or a withdrawal answers: for htmx the line table (its view kept by the query
+    string the form posted to) and, out of band, the decision and the summary, which change with
+    the disputes; without JavaScript the same view of the full page (or, on an error, the page
+    with the error next to the comment)."""
+    if not _is_htmx():
+        if status >= 400:
+            return _render_page(inv, status=status, **lines_extra)
+        if message:
+            flash(message, "success")
+        view = invoice_views.requested_view_args()
+        return redirect(invoice_views.page_url("customer.invoice", inv, view, anchor="lines"))
+    lines = invoice_views.render_lines(inv, can_dispute=True, **LINES, **lines_extra)
+    oob = render_template("customer/_decision.html", invoice=inv, oob=True, **_decision_context(inv))
+    oob += render_template("invoices/_summary.html", invoice=inv, oob=True)
+    lines.set_data(lines.get_data(as_text=True) + oob)
+    lines.status_code = status
+    return lines
+
+
+def _form_error(form) -> str:
+    if "csrf_token" in form.errors:
+        return "This page was open too long to accept the form: reload it and try again."
+    return " ".join(message for errors in form.errors.values() for message in errors)
 
 
 @bp.route("/invoices/<int:invoice_id>/lines/<int:line_id>/dispute", methods=["POST"])
 def line_dispute(invoice_id: int, line_id: int):
-    """Flag a line as disputed with a comment (before deciding)."""
+    """Flag a line as disputed with a comment (before deciding). A missing or too long comment, or
+    an invoice decided meanwhile, answers 400/409 with the error next to the comment box."""
     inv = get_or_404(Invoice, invoice_id)
-    if EmptyForm().validate_on_submit():
+    form = DisputeForm()
+    status, message = 400, ""
+    if form.validate_on_submit():
         try:
-            disputes.flag_line(inv, line_id, by=current_user, comment=request.form.get("comment", ""))
+            disputes.flag_line(inv, line_id, by=current_user, comment=form.comment.data)
             db.session.commit()
+            return _after_line_change(inv, message="Line disputed: our team sees your comment.")
         except lifecycle.InvoiceStateError as exc:
             db.session.rollback()
-            flash(str(exc), "error")
-            if _is_htmx():
-                response = make_response(
-                    invoice_views.render_lines(inv, can_dispute=True, endpoint="customer.invoice_lines")
-                )
-                response.headers["HX-Trigger"] = "dispute-error"
-                return response
-    return _after_line_change(inv)
+            status, message = 409, str(exc)
+    error = {"message": message or _form_error(form), "comment": form.comment.data or ""}
+    return _after_line_change(inv, status=status, dispute_errors={line_id: error})
 
 
 @bp.route("/invoices/<int:invoice_id>/lines/<int:line_id>/undispute", methods=["POST"])
 def line_undispute(invoice_id: int, line_id: int):
-    """Withdraw a line's dispute flag."""
+    """Withdraw a line's dispute flag (already withdrawn: nothing to do, the page shows it so)."""
     inv = get_or_404(Invoice, invoice_id)
     dispute = disputes.open_disputes(inv).get(line_id)
     if dispute is not None and EmptyForm().validate_on_submit():
         try:
             disputes.withdraw(dispute, by=current_user)
             db.session.commit()
+            return _after_line_change(inv, message="Dispute withdrawn.")
         except lifecycle.InvoiceStateError as exc:
             db.session.rollback()
-            flash(str(exc), "error")
+            error = {"message": str(exc), "comment": ""}
+            return _after_line_change(inv, status=409, dispute_errors={line_id: error})
     return _after_line_change(inv)
 
 
@@ -156,17 +198,18 @@ def approve_undisputed(invoice_id: int):
     """Approve the invoice without its disputed lines, which go to our team for review."""
     inv = get_or_404(Invoice, invoice_id)
     form = ApproveForm()
-    if form.validate_on_submit():
-        try:
-            held = disputes.approve_undisputed(inv, by=current_user, comment=form.comment.data)
-            db.session.commit()
-            flash(
-                f"You approved {inv.number} without {len(held)} disputed line(s); our team will review them.",
-                "success",
-            )
-        except lifecycle.InvoiceStateError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
+    if not form.validate_on_submit():
+        return _render_page(inv, status=400, approve_form=form)
+    try:
+        held = disputes.approve_undisputed(inv, by=current_user, comment=form.comment.data)
+        db.session.commit()
+        flash(
+            f"You approved {inv.number} without {len(held)} disputed line(s); our team will review them.",
+            "success",
+        )
+    except lifecycle.InvoiceStateError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
     return redirect(url_for("customer.invoice", invoice_id=invoice_id))
 
 
@@ -175,27 +218,26 @@ def approve(invoice_id: int):
     """Approve an invoice awaiting decision; a second decision is refused and told who decided."""
     inv = get_or_404(Invoice, invoice_id)
     form = ApproveForm()
-    if form.validate_on_submit():
-        try:  # refused while a line is flagged (checked under the invoice's lock)
-            lifecycle.approve(inv, by=current_user, comment=form.comment.data)
-            db.session.commit()
-            flash(f"You approved {inv.kind_label.lower()} {inv.number}.", "success")
-        except lifecycle.InvoiceStateError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
+    if not form.validate_on_submit():
+        return _render_page(inv, status=400, approve_form=form)
+    try:  # refused while a line is flagged (checked under the invoice's lock)
+        lifecycle.approve(inv, by=current_user, comment=form.comment.data)
+        db.session.commit()
+        flash(f"You approved {inv.kind_label.lower()} {inv.number}.", "success")
+    except lifecycle.InvoiceStateError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
     return redirect(url_for("customer.invoice", invoice_id=invoice_id))
 
 
 @bp.route("/invoices/<int:invoice_id>/deny", methods=["POST"])
 def deny(invoice_id: int):
-    """Deny an invoice with a reason; our team is told and issues a corrected revision."""
+    """Deny an invoice with a reason; our team is told and issues a corrected revision. Without a
+    reason (or without details for "Other") the page answers 400 with the error next to the field."""
     inv = get_or_404(Invoice, invoice_id)
     form = DenyForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for message in errors:
-                flash(message, "error")
-        return redirect(url_for("customer.invoice", invoice_id=invoice_id))
+        return _render_page(inv, status=400, deny_form=form)
     try:
         lifecycle.deny(inv, by=current_user, reason=form.full_reason())
         db.session.commit()
