@@ -15,7 +15,7 @@ from typing import Any
 import redis
 from flask import current_app, has_request_context, request
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from portal.extensions import db
 from portal.models.audit import GENESIS_HASH, AuditEvent, event_hash
@@ -247,3 +247,47 @@ def _trail_words(event: AuditEvent) -> str:
     words = describe(event.action)
     reason = (event.details or {}).get("reason") if event.action in TRAIL_REASONS else None
     return f"{words}: {reason}" if reason else words
+
+
+# Actions that only read (a page view, a download). The trail keeps them, as it keeps everything;
+# summaries of what happened lately (the admin overview) leave them out, or views would drown them.
+READ_ONLY_ACTIONS = frozenset({"invoice.viewed", "invoice.downloaded", "upload.downloaded"})
+
+# Keys of `details` that hold the number of an invoice the event refers to without being about it as
+# its subject: a delivery's events ("invoice"), a re-bill recorded on the parent ("number" of the
+# supplemental invoice), a supplemental or next revision pointing back ("supplemental_to", "supersedes").
+INVOICE_REFERENCE_KEYS = ("invoice", "number", "parent", "supplemental_to", "supersedes")
+
+
+def about_invoice(invoice) -> ColumnElement[bool]:
+    """A WHERE clause for every event about `invoice`: its own, its deliveries', and those naming it.
+
+    Events about the invoice and its deliveries are found by subject (indexed); events that only name
+    it in their details are looked for among its customer's events, where they are all recorded.
+    """
+    from portal.models import Delivery
+
+    delivery_ids = db.session.scalars(select(Delivery.id).where(Delivery.invoice_id == invoice.id)).all()
+    by_subject = [and_(AuditEvent.subject_type == "Invoice", AuditEvent.subject_id == str(invoice.id))]
+    if delivery_ids:
+        by_subject.append(
+            and_(
+                AuditEvent.subject_type == "Delivery",
+                AuditEvent.subject_id.in_([str(i) for i in delivery_ids]),
+            )
+        )
+    named = [AuditEvent.details[key].as_string() == invoice.number for key in INVOICE_REFERENCE_KEYS]
+    return or_(*by_subject, and_(AuditEvent.customer_id == invoice.customer_id, or_(*named)))
+
+
+def about_uploads(upload_ids) -> ColumnElement[bool]:
+    """A WHERE clause for the events about these uploads (received, parsed, imported, downloaded...)."""
+    return and_(AuditEvent.subject_type == "Upload", AuditEvent.subject_id.in_([str(i) for i in upload_ids]))
+
+
+def about_user(user: User) -> ColumnElement[bool]:
+    """A WHERE clause for the events about `user` (invited, role changed, logins) or done by them."""
+    return or_(
+        and_(AuditEvent.subject_type == "User", AuditEvent.subject_id == str(user.id)),
+        AuditEvent.actor_id == user.id,
+    )

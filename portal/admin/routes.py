@@ -4,7 +4,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from portal import accounts
+from portal import accounts, audit
 from portal.admin import bp
 from portal.extensions import db
 from portal.ingest import pipeline
@@ -30,8 +30,16 @@ def index():
         ),
         "quarantined": sum(q["rows"] for q in pipeline.quarantined_employees()),
     }
-    events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(20)).all()
-    return render_template("admin/index.html", counts=counts, events=events)
+    # What changed lately: page views and downloads stay in the audit log, not in this feed.
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action.not_in(audit.READ_ONLY_ACTIONS))
+        .order_by(AuditEvent.seq.desc())
+        .limit(20)
+    ).all()
+    return render_template(
+        "admin/index.html", counts=counts, events=events, subjects=audit_views.event_subjects(events)
+    )
 
 
 @bp.route("/quarantine")
