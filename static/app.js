@@ -44,20 +44,32 @@ document.addEventListener("htmx:beforeSwap", (event) => {
 
 // Confirmations (hx-confirm="..."): an accessible <dialog> instead of the browser's confirm().
 // Cancel has the focus first; Tab reaches Confirm, Enter chooses, Escape cancels. Without
-// JavaScript the form simply submits.
+// JavaScript the form simply submits. The answer is read from the dialog form's submit (or its
+// cancel event), both synchronous with the key press, never from the later "close" event.
+let confirmAction = null;
+function confirmDialog() {
+  const dialog = document.getElementById("confirm-dialog");
+  if (dialog && !dialog.dataset.ready) {
+    dialog.dataset.ready = "1";
+    dialog.querySelector("form").addEventListener("submit", (event) => {
+      const action = confirmAction;
+      confirmAction = null;
+      if (action && event.submitter && event.submitter.value === "confirm") { action(); }
+    });
+    dialog.addEventListener("cancel", () => { confirmAction = null; });
+  }
+  return dialog;
+}
 document.addEventListener("htmx:confirm", (event) => {
   const question = event.detail.question;
-  const dialog = document.getElementById("confirm-dialog");
+  const dialog = confirmDialog();
   if (!question || !dialog || typeof dialog.showModal !== "function") { return; }
   event.preventDefault();
   document.getElementById("confirm-dialog-text").textContent = question;
   const ok = document.getElementById("confirm-dialog-ok");
   const button = event.detail.elt.querySelector && event.detail.elt.querySelector("[type=submit]");
   ok.textContent = (button && button.textContent.trim()) || "Confirm";
-  dialog.returnValue = "";
-  dialog.addEventListener("close", () => {
-    if (dialog.returnValue === "confirm") { event.detail.issueRequest(true); }
-  }, { once: true });
+  confirmAction = () => event.detail.issueRequest(true);
   dialog.showModal();
 });
 

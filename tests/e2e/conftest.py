@@ -61,7 +61,9 @@ class PortalServer:
         out = []
         for log in self.logs:
             if log.exists():
-                out.append(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:]))
+                out.append(
+                    f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+                )
         return "\n".join(out)
 
 
@@ -143,7 +145,12 @@ def portal_server(request, tmp_path_factory, worker_id):
         logs.append(log)
         procs.append(
             subprocess.Popen(
-                args, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+                args,
+                cwd=ROOT,
+                env=env,
+                stdout=log.open("w"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         )
 
@@ -152,7 +159,10 @@ def portal_server(request, tmp_path_factory, worker_id):
                            "--bind", f"127.0.0.1:{port}", "wsgi:app"])  # fmt: skip
         start("worker", [python, "worker.py"])
     else:
-        start("flask", [*flask, "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload", "--no-debugger"])
+        start(
+            "flask",
+            [*flask, "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload", "--no-debugger"],
+        )
     server = PortalServer(backend, f"http://127.0.0.1:{port}", env, logs)
     try:
         _wait_ready(server.url, procs, server)
@@ -188,8 +198,14 @@ def browser():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],  # fmt: skip
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],  # fmt: skip
         )
         yield browser
         browser.close()
@@ -327,7 +343,11 @@ class World:
         with self.server.app.app_context():
             partner = db.session.get(Partner, self.partner_id)
             upload = pipeline.receive_upload(
-                partner, io.BytesIO(self.csv(*rows)), f"seed-{uuid.uuid4().hex[:6]}.csv", user=None, max_bytes=10**7
+                partner,
+                io.BytesIO(self.csv(*rows)),
+                f"seed-{uuid.uuid4().hex[:6]}.csv",
+                user=None,
+                max_bytes=10**7,
             )
             db.session.commit()
             jobs.run_job(upload.job_id)
@@ -349,7 +369,9 @@ class World:
             run_period(self.customer_id, period, None, True)
             db.session.commit()
             return db.session.scalar(
-                select(Invoice.number).where(Invoice.customer_id == self.customer_id).order_by(Invoice.id.desc())
+                select(Invoice.number)
+                .where(Invoice.customer_id == self.customer_id)
+                .order_by(Invoice.id.desc())
             )
 
 

@@ -21,7 +21,9 @@ def test_generate_now_when_run_finishes_lists_invoice_without_reload(page, world
     page.get_by_label("Customer", exact=True).select_option(world.customer_code)
     page.get_by_label("Period", exact=True).fill("2026-10")
     page.get_by_role("button", name="Generate now").click()
-    expect(page.locator(".flash-success")).to_contain_text(f"Invoice run for {world.customer_code} 2026-10 queued")
+    expect(page.locator(".flash-success")).to_contain_text(
+        f"Invoice run for {world.customer_code} 2026-10 queued"
+    )
     page.evaluate("window.__sameDocument = true")  # a full reload would drop this
 
     number = f"{world.customer_code}-2026-10-1"
