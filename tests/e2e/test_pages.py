@@ -80,7 +80,8 @@ def _crawl(page, origin: str, start: str) -> list[str]:
 WIDEST = """(width) => [...document.querySelectorAll('body *')]
     .filter(e => e.getBoundingClientRect().right > width + 1
                  && !(e.parentElement && e.parentElement.getBoundingClientRect().right > width + 1))
-    .slice(0, 4).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + '.' + [...e.classList].join('.')
+    .slice(0, 4).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+                     + '.' + [...e.classList].join('.')
                      + ' ' + Math.round(e.getBoundingClientRect().right) + 'px')"""
 
 
