@@ -36,6 +36,7 @@ from portal.models import (
     Upload,
     User,
 )
+from portal.money import format_money
 
 PAGE_SIZE = 50
 FILTERS = (
@@ -271,11 +272,22 @@ def readable_details(details: dict | None, *, limit: int | None = None) -> Detai
     if diff is not None:
         changes = [(key, _plain(old, limit), _plain(new, limit)) for key, old, new in diff]
     items = [
-        (key.replace("_", " "), _plain(value, limit))
+        _money_item(key, value, details.get("currency")) or (key.replace("_", " "), _plain(value, limit))
         for key, value in details.items()
         if diff is None or key not in ("before", "after")
     ]
     return Details(changes, items)
+
+
+def _money_item(key: str, value, currency) -> tuple[str, str] | None:
+    """An amount in minor units ("total_minor": 102000 with "currency": "USD") as people read it:
+    ("total", "$1,020.00")."""
+    if not key.endswith("_minor") or not isinstance(value, int) or not isinstance(currency, str):
+        return None
+    try:
+        return key.removesuffix("_minor").replace("_", " "), format_money(value, currency)
+    except (ValueError, LookupError):
+        return None
 
 
 # --- filters --------------------------------------------------------------------------------------

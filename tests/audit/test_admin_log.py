@@ -399,3 +399,11 @@ def test_overview_feed_when_subject_known_links_it_by_name(app, client, auth, te
     feed = html.split("Latest activity")[1]
     assert f'<a href="/admin/customers/{tenants["customer"]}/edit">Customer ACME</a>' in feed
     assert ">admin@example.com</a>" in feed
+
+
+def test_readable_details_when_amount_in_minor_units_shows_money():
+    from portal.admin.audit_views import readable_details
+
+    details = readable_details({"total_minor": 102000, "currency": "USD", "lines": 2})
+    assert ("total", "$1,020.00") in details.items
+    assert ("lines", "2") in details.items

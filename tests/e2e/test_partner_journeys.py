@@ -75,7 +75,7 @@ def test_rows_for_unknown_employees_are_held_then_released_by_admin(page, world,
     expect(page.locator("#held-next-step")).to_contain_text("wait for an administrator")
     upload_url = page.url
 
-    admin = browser.new_context(base_url=page.url.split("/partner")[0]).new_page()
+    admin = browser.new_context(base_url=world.server.url).new_page()
     login(admin, world.admin_email)
     admin.goto("/admin/quarantine")
     group = admin.locator("article", has_text=world.customer_code).filter(has_text="E900")
