@@ -185,7 +185,7 @@ def test_lines_url_without_htmx_redirects_to_page_with_filters(contact, invoice_
 def test_line_filter_form_swaps_results_only_and_last_change_wins(contact, invoice_id):  # noqa: F811
     form = _lines_section(contact.get(f"/customer/invoices/{invoice_id}").data.decode())
     form = form[form.index('<form id="lines-filters"') : form.index("</form>")]
-    assert 'hx-target="#line-results"' in form and 'hx-sync="this:replace"' in form
+    assert 'hx-target="#line-results"' in form and 'hx-sync="this:queue last"' in form
     assert f'action="/customer/invoices/{invoice_id}#lines"' in form  # without JavaScript: the page
 
 
