@@ -44,6 +44,27 @@ def test_audit_log_filtered_by_invoice_number_shows_each_step_then_chain_verifie
 
     page.reload()  # the filter lives in the URL
     expect(page.get_by_label("Invoice number")).to_have_value(number)
+    by_number = {row.split("\t")[0] for row in events.locator("tr").all_inner_texts()}
+
+    with page.expect_download() as export:
+        page.get_by_role("link", name="Export CSV").click()
+    exported = export.value.path().read_text(encoding="utf-8-sig")
+    assert exported.count("invoice.approved") == 1 and number in exported
+    expect(page.locator("h1")).to_have_text("Audit log")  # still the page, no bytes swapped in
+
+    page.get_by_role("link", name="Clear filters").click()
+    expect(page).to_have_url(re.compile(r"/admin/audit$"))
+    page.locator("#f-q").fill(number)
+    page.locator("#audit-filters").get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"[?&]q=" + re.escape(number)))
+    by_text = {row.split("\t")[0] for row in events.locator("tr").all_inner_texts()}
+    assert by_number <= by_text  # the text search finds every event of the invoice too
+
+    page.goto("/admin/")
+    feed = page.locator("#latest-activity")
+    expect(feed).to_contain_text("invoice.approved")
+    expect(feed).not_to_contain_text("invoice.viewed")
+    page.goto("/admin/audit")
 
     page.locator("#chain-status").get_by_role("button", name="Verify now").click()
     expect(page.locator("#chain-status")).to_contain_text("Intact")
