@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, scroll_width
 
 ROWS = [
     ("E100", "K-1", "Tuition", "2,400.00", "05.10.2026"),
@@ -87,3 +88,81 @@ def test_approved_invoice_documents_download_as_real_files(page, world, tmp_path
     assert {r.get("partner_reference") or r.get("reference") for r in rows} >= {"K-1", "K-2", "K-3"} or any(
         "K-1" in ",".join(r.values()) for r in rows
     )
+
+
+REVIEW_ROWS = [
+    ("E100", "L-1", "Tuition", "2,400.00", "05.10.2026"),
+    ("E101", "L-2", "Books & Materials", "45.00", "06.10.2026"),
+    ("E102", "L-3", "Tutoring", "150.00", "07.10.2026"),
+    ("E103", "L-4", "Tuition", "980.00", "08.10.2026"),
+    ("E104", "L-5", "Tutoring", "60.00", "09.10.2026"),
+]
+
+
+def _first_employee(page) -> str:
+    return page.locator("#line-results tbody tr[id^=line-row-]").first.locator("td").first.inner_text()
+
+
+def test_lines_filters_live_in_url_and_last_change_wins(page, world):
+    number = world.invoice(REVIEW_ROWS)
+    _open_invoice(page, world, number)
+    count = page.locator("#lines-count")
+    expect(count).to_contain_text("5 lines")
+
+    page.get_by_label("Search employee name or id, course").fill("E10")
+    page.get_by_label("Expense type").select_option("tutoring")
+    expect(count).to_have_text("2 lines match")
+    # Two sort changes in quick succession: the table follows the last one, as the control says.
+    # (by amount Person 104 comes first, by date Person 102)
+    page.get_by_label("Sort by").select_option("amount")
+    page.get_by_label("Sort by").select_option("date")
+    expect(page).to_have_url(re.compile(r"sort=date"))
+    expect(page.locator("#line-results tbody tr[id^=line-row-]").first).to_contain_text("Person 102")
+
+    page.reload()
+    expect(page.get_by_label("Sort by")).to_have_value("date")
+    expect(page.get_by_label("Expense type")).to_have_value("tutoring")
+    expect(page.get_by_label("Search employee name or id, course")).to_have_value("E10")
+    expect(count).to_have_text("2 lines match")
+    assert _first_employee(page).startswith("Person 102")
+
+
+def test_dispute_updates_decision_at_once_then_rest_is_approved(page, world, shot):
+    number = world.invoice(REVIEW_ROWS)
+    _open_invoice(page, world, number)
+    decision = page.locator("#decision")
+    expect(decision.get_by_role("button", name="Approve $3,635.00")).to_be_visible()
+
+    row = page.locator("#line-results tr[id^=line-row-]", has_text="Person 101")
+    line_id = row.get_attribute("id").removeprefix("line-row-")
+    row.locator("summary", has_text="Dispute").click()
+    comment = page.locator(f"#dispute-comment-{line_id}")
+    expect(comment).to_have_accessible_name(re.compile("What is wrong with this line"))
+    expect(comment).to_be_visible()
+    assert comment.bounding_box()["width"] > 300  # a usable box, not 37 px
+    page.get_by_role("button", name="Dispute this line").click()
+    assert comment.evaluate("e => e.validity.valueMissing")  # the browser asks for the comment first
+    expect(page.locator("#line-results")).not_to_contain_text("Disputed:")
+
+    comment = page.locator(f"#dispute-comment-{line_id}")
+    comment.fill("These books were returned in October.")
+    page.get_by_role("button", name="Dispute this line").click()
+    expect(page.locator("#line-results")).to_contain_text("Disputed: These books were returned in October.")
+    approve_rest = decision.get_by_role("button", name="Approve the undisputed lines")
+    expect(approve_rest).to_be_visible()  # no reload: the server sent the decision section along
+    expect(decision.get_by_role("button", name="Approve $3,635.00")).to_have_count(0)
+    expect(page.locator("#decision-summary")).to_contain_text("$45.00")
+    shot(page, "invoice-review")
+    assert scroll_width(page) <= 1280
+    page.set_viewport_size({"width": 390, "height": 844})  # a contact on a phone
+    assert scroll_width(page) <= 390
+    shot(page, "invoice-review-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    approve_rest.click()
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_contain_text("without the 1 disputed line")
+    dialog.get_by_role("button", name="Approve the undisputed lines").click()
+    expect(page.locator(".flash-success")).to_contain_text("approved")
+    expect(page.locator("#documents")).to_contain_text(re.compile("prepar|Download PDF|waiting", re.I))
+    expect(page.get_by_role("link", name="Download PDF")).to_be_visible(timeout=60_000)

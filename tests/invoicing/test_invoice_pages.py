@@ -115,10 +115,29 @@ def test_admin_generate_now_runs_build_job(app, client, auth, billing):
     page = client.post(
         "/admin/invoices/generate", data={"customer": "ACME", "period": "2026-10"}, follow_redirects=True
     )
-    assert "Invoice run for ACME 2026-10 started" in page.data.decode()
+    assert "Invoice run for ACME 2026-10 queued" in page.data.decode()
     drain(app)
     page = client.get("/admin/invoices").data.decode()
     assert "ACME-2026-10-1" in page and "created ACME-2026-10-1" in page
+
+
+def test_admin_runs_section_when_watched_run_finishes_tells_page_to_refresh(app, client, auth, billing):
+    import re
+
+    billing.add(100, "2026-10-03")
+    auth.login("admin@example.com")
+    page = client.post(
+        "/admin/invoices/generate", data={"customer": "ACME", "period": "2026-10"}, follow_redirects=True
+    ).data.decode()
+    assert "waiting for a worker" in page
+    watching = re.search(r"/admin/invoices/runs\?watching=([\w-]+)", page).group(1)
+    before = client.get(f"/admin/invoices/runs?watching={watching}", headers={"HX-Request": "true"})
+    assert "HX-Trigger" not in before.headers and 'hx-trigger="load delay:1s"' in before.data.decode()
+    drain(app)
+    after = client.get(f"/admin/invoices/runs?watching={watching}", headers={"HX-Request": "true"})
+    assert after.headers["HX-Trigger"] == "invoices-changed"
+    body = after.data.decode()
+    assert "created ACME-2026-10-1" in body and "hx-trigger" not in body  # done: polling stops
 
 
 def test_admin_generate_now_when_bad_period_explains(client, auth, billing):
