@@ -16,6 +16,7 @@ from portal.models.invoices import Invoice, InvoiceLine, InvoiceRun, InvoiceStat
 from portal.models.jobs import JobRecord, JobStatus
 from portal.models.line_items import EXPENSE_TYPES, LineItem
 from portal.models.partners import Partner, PartnerKind
+from portal.models.sessions import SessionEnd, UserSession
 from portal.models.uploads import MappingProfileVersion, RowOutcome, Upload, UploadRow, UploadStatus
 from portal.models.users import Role, User
 
@@ -46,8 +47,10 @@ __all__ = [
     "PartnerKind",
     "Role",
     "RowOutcome",
+    "SessionEnd",
     "Upload",
     "UploadRow",
     "UploadStatus",
     "User",
+    "UserSession",
 ]
