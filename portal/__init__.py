@@ -28,7 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from portal import auth, cli, cli_audit, delivery, errors, jobs, storage, web
+    from portal import auth, cli, cli_audit, delivery, errors, inputs, jobs, storage, web
     from portal.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
+    inputs.init_app(app)  # the `id` URL converter must exist before blueprints add their rules
     storage.init_app(app)
     jobs.init_app(app)
     auth.init_app(app)
