@@ -97,7 +97,9 @@ def load_config(instance_path: str | Path, environ: Mapping[str, str] | None = N
         # Webhook hosts allowed to be private/loopback or plain http (comma-separated names, IPs, CIDRs).
         "WEBHOOK_ALLOWLIST": [h.strip() for h in env.get("WEBHOOK_ALLOWLIST", "").split(",") if h.strip()],
         "EMBEDDED_WORKER": _bool(env.get("EMBEDDED_WORKER"), default=True),
-        "JOB_SWEEP_SECONDS": int(env.get("JOB_SWEEP_SECONDS", "60")),
+        "JOB_SWEEP_SECONDS": int(env.get("JOB_SWEEP_SECONDS", "20")),
+        # A running job whose worker has not refreshed its heartbeat for this long is handed back.
+        "JOB_HEARTBEAT_TIMEOUT_SECONDS": int(env.get("JOB_HEARTBEAT_TIMEOUT_SECONDS", "90")),
         # Only functions of these packages may run as jobs (a stored job names its function).
         "JOB_MODULE_PREFIXES": ("portal.",),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
