@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from portal import audit, jobs
 from portal.extensions import db
+from portal.inputs import id_arg, page_arg
 from portal.invoicing import queries
 from portal.invoicing.disputes import open_disputes
 from portal.models import (
@@ -36,7 +37,7 @@ def line_filters() -> dict:
     """The line table's filters from the query string (search, partner, expense type)."""
     return {
         "q": request.args.get("q", "").strip()[:100],
-        "partner_id": request.args.get("partner", type=int),
+        "partner_id": id_arg("partner"),
         "expense_type": request.args.get("type", "").strip()[:16],
     }
 
@@ -61,7 +62,7 @@ def requested_sort() -> str:
 
 def requested_view_args() -> dict:
     """The view the query string asks for, as line_args (for a redirect back to the same view)."""
-    return line_args(line_filters(), requested_sort(), max(request.args.get("page", 1, type=int), 1))
+    return line_args(line_filters(), requested_sort(), page_arg())
 
 
 def lines_context(invoice: Invoice, *, can_dispute: bool, page_endpoint: str, endpoint: str) -> dict:
@@ -74,7 +75,7 @@ def lines_context(invoice: Invoice, *, can_dispute: bool, page_endpoint: str, en
     sort = requested_sort()
     total = queries.count_lines(invoice, **filters)
     pages = max((total + LINES_PAGE - 1) // LINES_PAGE, 1)
-    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    page = min(page_arg(), pages)
     by_dimension = queries.totals(invoice)
     return {
         "lines": queries.invoice_lines(

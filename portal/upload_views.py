@@ -35,6 +35,7 @@ from portal.ingest import pipeline
 from portal.ingest.formats.base import IngestError
 from portal.ingest.formats.detect import ensure_seekable, open_source
 from portal.ingest.mapping import MappingError, MappingProfile, NormalizedRow, normalize_row, propose_mapping
+from portal.inputs import page_arg
 from portal.models import Customer, Partner, Role, Upload, UploadStatus
 from portal.storage import get_storage
 from portal.tenancy import get_or_404, scoped
@@ -55,7 +56,7 @@ PREVIEW_ROWS = 10
 
 
 def _page() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
+    return page_arg()
 
 
 def _is_htmx() -> bool:
@@ -174,7 +175,7 @@ def _problems_context(upload: Upload) -> dict:
 
 def _held_context(upload: Upload) -> dict:
     """The page of rows held for unknown employees, with the customer code each was sent for."""
-    page = max(request.args.get("held_page", 1, type=int) or 1, 1)
+    page = page_arg("held_page")
     rows = pipeline.held_rows(upload, limit=HELD_PAGE_SIZE, offset=(page - 1) * HELD_PAGE_SIZE)
     customer_ids = {row.customer_id for row in rows if row.customer_id is not None}
     codes = dict(
@@ -433,17 +434,17 @@ def register_upload_views(bp: Blueprint, *, list_rule: str) -> None:
     bp.add_url_rule(list_rule, "uploads", uploads)
     bp.register_error_handler(RequestEntityTooLarge, upload_too_large)
     bp.add_url_rule("/uploads", "upload_create", upload_create, methods=["POST"])
-    bp.add_url_rule("/uploads/<int:upload_id>", "upload_detail", upload_detail)
-    bp.add_url_rule("/uploads/<int:upload_id>/status", "upload_status", upload_status)
-    bp.add_url_rule("/uploads/<int:upload_id>/original", "upload_file", upload_file)
-    bp.add_url_rule("/uploads/<int:upload_id>/errors.csv", "upload_errors", upload_errors)
-    bp.add_url_rule("/uploads/<int:upload_id>/import", "upload_import", upload_import, methods=["POST"])
-    bp.add_url_rule("/uploads/<int:upload_id>/cancel", "upload_cancel", upload_cancel, methods=["POST"])
+    bp.add_url_rule("/uploads/<id:upload_id>", "upload_detail", upload_detail)
+    bp.add_url_rule("/uploads/<id:upload_id>/status", "upload_status", upload_status)
+    bp.add_url_rule("/uploads/<id:upload_id>/original", "upload_file", upload_file)
+    bp.add_url_rule("/uploads/<id:upload_id>/errors.csv", "upload_errors", upload_errors)
+    bp.add_url_rule("/uploads/<id:upload_id>/import", "upload_import", upload_import, methods=["POST"])
+    bp.add_url_rule("/uploads/<id:upload_id>/cancel", "upload_cancel", upload_cancel, methods=["POST"])
     bp.add_url_rule(
-        "/uploads/<int:upload_id>/mapping", "upload_mapping", upload_mapping, methods=["GET", "POST"]
+        "/uploads/<id:upload_id>/mapping", "upload_mapping", upload_mapping, methods=["GET", "POST"]
     )
     bp.add_url_rule(
-        "/uploads/<int:upload_id>/mapping/preview",
+        "/uploads/<id:upload_id>/mapping/preview",
         "upload_mapping_preview",
         upload_mapping_preview,
         methods=["POST"],
@@ -452,7 +453,7 @@ def register_upload_views(bp: Blueprint, *, list_rule: str) -> None:
 
 def register_mapping_views(bp: Blueprint, *, prefix: str = "") -> None:
     """Mapping profile pages: a partner's own (prefix ""), or any partner's for admins
-    (prefix "/partners/<int:partner_id>")."""
+    (prefix "/partners/<id:partner_id>")."""
     bp.add_url_rule(f"{prefix}/mappings", "mappings", mappings)
     bp.add_url_rule(f"{prefix}/mappings/<name>.json", "mapping_export", mapping_export)
     bp.add_url_rule(f"{prefix}/mappings/import", "mapping_import", mapping_import, methods=["POST"])

@@ -11,11 +11,20 @@ import csv
 import io
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from sqlalchemy import String, cast, false, func, or_, select
 
 from portal import audit
@@ -23,6 +32,7 @@ from portal.admin import bp
 from portal.auth.forms import EmptyForm
 from portal.csvsafe import safe_cell
 from portal.extensions import db
+from portal.inputs import MAX_SEQ, int_arg, parse_date, parse_id
 from portal.models import (
     AuditEvent,
     Customer,
@@ -60,7 +70,9 @@ class Subject:
 
 
 def _int_ids(ids: Iterable[str]) -> list[int]:
-    return [int(i) for i in ids if i.isdigit()]
+    # A subject id that is not a database id ("²", or past PostgreSQL's integer) names no object:
+    # left out here, it reads "<Type> <id>" instead of breaking the query (and a CSV export).
+    return [i for i in map(parse_id, ids) if i is not None]
 
 
 def _invoices(ids):
@@ -293,11 +305,9 @@ def _money_item(key: str, value, currency) -> tuple[str, str] | None:
 # --- filters --------------------------------------------------------------------------------------
 
 
-def _date(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
+def _date(value: str, name: str) -> date | None:
+    """A `from` / `to` filter: None when empty; a malformed or out-of-range date answers 400."""
+    return parse_date(value, label=f"date “{name}”") if value else None
 
 
 def _like(text: str) -> str:
@@ -371,9 +381,9 @@ def _where(f: dict) -> list:
         clauses.append(audit.about_user(user) if user else false())
     if f["hide_reads"]:
         clauses.append(AuditEvent.action.not_in(audit.READ_ONLY_ACTIONS))
-    if start := _date(f["from"]):
+    if start := _date(f["from"], "from"):
         clauses.append(AuditEvent.occurred_at >= datetime.combine(start, time.min, UTC))
-    if end := _date(f["to"]):
+    if end := _date(f["to"], "to"):
         clauses.append(AuditEvent.occurred_at < datetime.combine(end + timedelta(days=1), time.min, UTC))
     if f["q"]:
         clauses.append(_text_search(f["q"]))
@@ -415,8 +425,8 @@ def audit_events():
     """
     f = _filter_values()
     stmt = select(AuditEvent).where(*_where(f))
-    before = request.args.get("before", type=int)
-    after = request.args.get("after", type=int)
+    before = int_arg("before", minimum=0, maximum=MAX_SEQ)
+    after = int_arg("after", minimum=0, maximum=MAX_SEQ)
     if after is not None:
         rows = db.session.scalars(
             stmt.where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(PAGE_SIZE + 1)
@@ -465,7 +475,7 @@ def audit_verify():
     return redirect(url_for("admin.audit_events"))
 
 
-@bp.route("/audit/<int:event_id>")
+@bp.route("/audit/<id:event_id>")
 def audit_event(event_id: int):
     """One event: who, what, when, about what (linked), its chain fields, its changes and details."""
     event = db.get_or_404(AuditEvent, event_id)
@@ -488,57 +498,82 @@ def audit_event(event_id: int):
     )
 
 
-@bp.route("/audit.csv")
-def audit_export():
-    """Every event matching the filters as CSV, newest first, streamed in keyset batches."""
-    where = _where(_filter_values())
+EXPORT_BATCH = 500
+EXPORT_CHUNK_CHARS = 64 * 1024
+_EXPORT_COLUMNS = (
+    AuditEvent.id, AuditEvent.seq, AuditEvent.occurred_at, AuditEvent.actor_label, AuditEvent.action,
+    AuditEvent.subject_type, AuditEvent.subject_id, AuditEvent.customer_id, AuditEvent.partner_id,
+    AuditEvent.ip, AuditEvent.details, AuditEvent.hash,
+)  # fmt: skip
 
-    def rows():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
 
-        def flush():
-            data = buffer.getvalue()
+def _export_batch(where: list, before: int | None) -> list:
+    """The next EXPORT_BATCH events (plain rows, newest first) below `seq` `before`."""
+    stmt = select(*_EXPORT_COLUMNS).where(*where)
+    if before is not None:
+        stmt = stmt.where(AuditEvent.seq < before)
+    return db.session.execute(stmt.order_by(AuditEvent.seq.desc()).limit(EXPORT_BATCH)).all()
+
+
+def _export_chunks(rows: list) -> Iterator[str]:
+    """CSV text of rows, in chunks of about EXPORT_CHUNK_CHARS (one huge event is one chunk)."""
+    subjects = event_subjects(rows)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for e in rows:
+        subject = subjects.get(e.id)
+        details = json.dumps(e.details, sort_keys=True, ensure_ascii=False, default=str)
+        values = (
+            e.seq, e.occurred_at.isoformat(), e.actor_label, e.action, e.subject_type, e.subject_id,
+            e.customer_id, e.partner_id, e.ip, details, e.hash, subject.label if subject else "",
+        )  # fmt: skip
+        writer.writerow([safe_cell(v) for v in values])
+        if buffer.tell() >= EXPORT_CHUNK_CHARS:
+            yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
-            return data
+    if buffer.tell():
+        yield buffer.getvalue()
 
-        writer.writerow(CSV_COLUMNS)
-        yield flush()
-        before = None
-        while True:
-            stmt = select(AuditEvent).where(*where)
-            if before is not None:
-                stmt = stmt.where(AuditEvent.seq < before)
-            batch = db.session.scalars(stmt.order_by(AuditEvent.seq.desc()).limit(1000)).all()
-            if not batch:
-                return
-            subjects = event_subjects(batch)
-            for e in batch:
-                subject = subjects.get(e.id)
-                writer.writerow(
-                    [
-                        safe_cell(v)
-                        for v in (
-                            e.seq,
-                            e.occurred_at.isoformat(),
-                            e.actor_label,
-                            e.action,
-                            e.subject_type,
-                            e.subject_id,
-                            e.customer_id,
-                            e.partner_id,
-                            e.ip,
-                            json.dumps(e.details, sort_keys=True, ensure_ascii=False),
-                            e.hash,
-                            subject.label if subject else "",
-                        )
-                    ]
-                )
-            before = batch[-1].seq
-            for e in batch:
-                db.session.expunge(e)  # memory stays bounded however many rows match
-            yield flush()
+
+def _utf8(text: str) -> bytes:
+    # A lone surrogate (possible in JSON details stored by SQLite) cannot be UTF-8: written as its
+    # escape rather than failing the encoding in the middle of the download.
+    return text.encode("utf-8", "backslashreplace")
+
+
+@bp.route("/audit.csv")
+def audit_export():
+    """Every event matching the filters as CSV, newest first, streamed in keyset batches.
+
+    Everything that can be refused or fail on a request's input happens before the answer starts:
+    the filters are parsed (a bad date answers 400) and the first batch is read and written here, so
+    a failing query answers an error page, never a 200 cut off after its header row. Later batches
+    are plain rows read by `seq` (no ORM objects pile up), each in its own short read; if one still
+    fails (the database went away), the error is logged and the response is aborted, so the client
+    sees a failed download rather than a file that merely looks complete.
+    """
+    where = _where(_filter_values())
+    header = io.StringIO()
+    csv.writer(header).writerow(CSV_COLUMNS)
+    first = _export_batch(where, None)
+    head = [header.getvalue(), *_export_chunks(first)]
+
+    def rows():
+        yield from map(_utf8, head)
+        batch, exported = first, len(first)
+        try:
+            while len(batch) == EXPORT_BATCH:
+                batch = _export_batch(where, batch[-1].seq)
+                # The generator's own session: end its read, so no transaction stays open while
+                # the client downloads what was read.
+                db.session.rollback()
+                for chunk in _export_chunks(batch):
+                    yield _utf8(chunk)
+                exported += len(batch)
+        except Exception:
+            current_app.logger.exception("Audit CSV export failed after %d events", exported)
+            raise
 
     return Response(
         stream_with_context(rows()),

@@ -27,6 +27,7 @@ from portal.admin.console_forms import (
 )
 from portal.auth.password import INVITE, send_password_mail
 from portal.extensions import db
+from portal.inputs import page_arg
 from portal.mail import MailError
 from portal.models import (
     Customer,
@@ -89,7 +90,7 @@ def _form_error(form, exc: accounts.ValidationError, aliases: dict | None = None
 
 
 def _page() -> int:
-    return max(request.args.get("page", 1, type=int), 1)
+    return page_arg()
 
 
 def _fill_tenant_choices(form) -> None:
@@ -148,7 +149,7 @@ def partners():
     return render_template("admin/console/partners.html", partners=rows, form=form), status
 
 
-@bp.route("/partners/<int:partner_id>/edit", methods=["GET", "POST"])
+@bp.route("/partners/<id:partner_id>/edit", methods=["GET", "POST"])
 def partner_edit(partner_id: int):
     """Change a partner's name, kind and default currency; audit `partner.updated` (before/after)."""
     partner = db.get_or_404(Partner, partner_id)
@@ -204,7 +205,7 @@ def customer_new():
     return render_template("admin/console/customer_form.html", form=form, customer=None), status
 
 
-@bp.route("/customers/<int:customer_id>/edit", methods=["GET", "POST"])
+@bp.route("/customers/<id:customer_id>/edit", methods=["GET", "POST"])
 def customer_edit(customer_id: int):
     """Edit a customer's name, kind, time zone, invoice day and invoicing; audit `customer.updated`."""
     customer = db.get_or_404(Customer, customer_id)
@@ -263,13 +264,13 @@ def _employees_page(customer: Customer, *, roster_form=None, result=None, file_e
     ), status
 
 
-@bp.route("/customers/<int:customer_id>/employees")
+@bp.route("/customers/<id:customer_id>/employees")
 def employees(customer_id: int):
     """A customer's employees, searchable by name or employee id, 50 a page; plus the roster import."""
     return _employees_page(db.get_or_404(Customer, customer_id))
 
 
-@bp.route("/customers/<int:customer_id>/employees/import", methods=["POST"])
+@bp.route("/customers/<id:customer_id>/employees/import", methods=["POST"])
 def employees_import(customer_id: int):
     """Import a roster CSV: shows created/updated/unchanged and every rejected row (400 if unreadable)."""
     customer = db.get_or_404(Customer, customer_id)
@@ -294,8 +295,8 @@ def _duplicate_external_id(customer: Customer, external_id: str, exclude_id: int
     return db.session.scalar(stmt) is not None
 
 
-@bp.route("/customers/<int:customer_id>/employees/new", methods=["GET", "POST"])
-@bp.route("/customers/<int:customer_id>/employees/<int:employee_id>/edit", methods=["GET", "POST"])
+@bp.route("/customers/<id:customer_id>/employees/new", methods=["GET", "POST"])
+@bp.route("/customers/<id:customer_id>/employees/<id:employee_id>/edit", methods=["GET", "POST"])
 def employee_form(customer_id: int, employee_id: int | None = None):
     """Add or edit one employee; audit `employee.created` / `employee.updated` with before/after."""
     customer = db.get_or_404(Customer, customer_id)
@@ -443,7 +444,7 @@ def user_invite():
     return render_template("admin/console/user_invite.html", form=form), status
 
 
-@bp.route("/users/<int:user_id>/resend-invite", methods=["POST"])
+@bp.route("/users/<id:user_id>/resend-invite", methods=["POST"])
 def user_resend_invite(user_id: int):
     """Mail a new invitation to a user who has not chosen a password yet."""
     user = _user_or_404(user_id)
@@ -458,7 +459,7 @@ def user_resend_invite(user_id: int):
     return redirect(url_for("admin.users"))
 
 
-@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@bp.route("/users/<id:user_id>", methods=["GET", "POST"])
 def user_detail(user_id: int):
     """One user: change the role (and tenant), audited with before/after. Admins cannot demote themselves."""
     user = _user_or_404(user_id)
@@ -490,7 +491,7 @@ def user_detail(user_id: int):
     return render_template("admin/console/user_detail.html", user=user, form=form, empty=EmptyForm()), status
 
 
-@bp.route("/users/<int:user_id>/deactivate", methods=["GET", "POST"])
+@bp.route("/users/<id:user_id>/deactivate", methods=["GET", "POST"])
 def user_deactivate(user_id: int):
     """Confirm, with a reason, and deactivate a user: their sessions end at once (400 without reason)."""
     user = _user_or_404(user_id)
@@ -520,7 +521,7 @@ def user_deactivate(user_id: int):
     return render_template("admin/console/user_deactivate.html", user=user, form=form, self_=False), status
 
 
-@bp.route("/users/<int:user_id>/reactivate", methods=["POST"])
+@bp.route("/users/<id:user_id>/reactivate", methods=["POST"])
 def user_reactivate(user_id: int):
     """Let a deactivated user log in again (with their old password); audited with before/after."""
     user = _user_or_404(user_id)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from portal import invoice_views, jobs
 from portal.admin import bp
 from portal.extensions import db
+from portal.inputs import InputError, page_arg, parse_id, parse_period
 from portal.invoice_forms import GenerateForm, ReasonForm
 from portal.invoicing import disputes, lifecycle, queries
 from portal.invoicing.build import run_period
@@ -53,7 +54,7 @@ def invoices():
 
 
 def _render_invoices(form: GenerateForm):
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     stmt = select(Invoice).join(Customer).order_by(Invoice.id.desc())
     status = request.args.get("status", "")
     if status in {s.value for s in InvoiceStatus}:
@@ -64,9 +65,9 @@ def _render_invoices(form: GenerateForm):
     period = request.args.get("period", "").strip()
     if period:
         try:
-            stmt = stmt.where(Invoice.period_start == Period.parse(period).start)
-        except ValueError as exc:
-            flash(str(exc), "error")
+            stmt = stmt.where(Invoice.period_start == parse_period(period).start)
+        except InputError as exc:
+            flash(exc.description, "error")
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = db.session.scalars(stmt.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     return render_template(
@@ -123,6 +124,11 @@ def invoices_generate():
     form = _generate_form()
     if not form.validate_on_submit():  # the errors are shown next to their fields
         return _render_invoices(form), 400
+    try:
+        parse_period(form.period.data)
+    except InputError as exc:
+        form.period.errors = [*form.period.errors, exc.description]
+        return _render_invoices(form), 400
     customer = db.session.scalar(select(Customer).where(Customer.code == form.customer.data))
     if customer is None:
         abort(404)
@@ -147,7 +153,7 @@ def invoices_generate():
 LINES = {"page_endpoint": "admin.invoice", "endpoint": "admin.invoice_lines"}
 
 
-@bp.route("/invoices/<int:invoice_id>")
+@bp.route("/invoices/<id:invoice_id>")
 def invoice(invoice_id: int):
     """One invoice (any revision): summary, totals, its lines (filtered, sorted and paged by the
     query string, as the line table's controls set them), and the actions its status allows."""
@@ -173,7 +179,7 @@ def _render_invoice(inv: Invoice, void_form: ReasonForm):
     )
 
 
-@bp.route("/invoices/<int:invoice_id>/lines")
+@bp.route("/invoices/<id:invoice_id>/lines")
 def invoice_lines(invoice_id: int):
     """The line table alone for htmx; a full page otherwise."""
     inv = db.get_or_404(Invoice, invoice_id)
@@ -182,19 +188,19 @@ def invoice_lines(invoice_id: int):
     return invoice_views.render_lines(inv, can_dispute=False, **LINES)
 
 
-@bp.route("/invoices/<int:invoice_id>/employees/<int:employee_id>")
+@bp.route("/invoices/<id:invoice_id>/employees/<id:employee_id>")
 def employee_lines(invoice_id: int, employee_id: int):
     return invoice_views.employee_lines(db.get_or_404(Invoice, invoice_id), employee_id)
 
 
-@bp.route("/invoices/<int:invoice_id>/documents")
+@bp.route("/invoices/<id:invoice_id>/documents")
 def documents_status(invoice_id: int):
     """The "Documents and delivery" section alone, polled while the files are prepared."""
     inv = db.get_or_404(Invoice, invoice_id)
     return render_template("invoices/_documents.html", invoice=inv, **invoice_views.documents_context(inv))
 
 
-@bp.route("/invoices/<int:invoice_id>/documents/<any(pdf, csv):kind>")
+@bp.route("/invoices/<id:invoice_id>/documents/<any(pdf, csv):kind>")
 def document(invoice_id: int, kind: str):
     """Download the invoice's PDF or CSV."""
     return invoice_views.download(db.get_or_404(Invoice, invoice_id), kind)
@@ -213,7 +219,7 @@ def disputes_queue(errors: dict[int, str] | None = None):
     return render_template("admin/disputes.html", rows=rows, form=EmptyForm(), errors=errors or {})
 
 
-@bp.route("/disputes/<int:dispute_id>/resolve", methods=["POST"])
+@bp.route("/disputes/<id:dispute_id>/resolve", methods=["POST"])
 def dispute_resolve(dispute_id: int):
     """Re-bill a disputed line on a supplemental invoice, or reject it back to the partner."""
     dispute = db.get_or_404(Dispute, dispute_id)
@@ -242,7 +248,7 @@ def dispute_resolve(dispute_id: int):
     return redirect(url_for("admin.disputes_queue"))
 
 
-@bp.route("/invoices/<int:invoice_id>/void", methods=["POST"])
+@bp.route("/invoices/<id:invoice_id>/void", methods=["POST"])
 def invoice_void(invoice_id: int):
     """Void an invoice with a reason (its lines return to unbilled)."""
     inv = db.get_or_404(Invoice, invoice_id)
@@ -262,7 +268,7 @@ def invoice_void(invoice_id: int):
     return redirect(url_for("admin.invoice", invoice_id=invoice_id))
 
 
-@bp.route("/invoices/<int:invoice_id>/resolve", methods=["POST"])
+@bp.route("/invoices/<id:invoice_id>/resolve", methods=["POST"])
 def invoice_resolve(invoice_id: int):
     """Resolve a denial: for each line keep, unbill or reject (with a reason); issue the next revision."""
     inv = db.get_or_404(Invoice, invoice_id)
@@ -272,7 +278,9 @@ def invoice_resolve(invoice_id: int):
     for key, choice in request.form.items():
         if not key.startswith("line-") or choice == "keep":
             continue
-        line_id = int(key.removeprefix("line-"))
+        line_id = parse_id(key.removeprefix("line-"))
+        if line_id is None:
+            raise InputError(f"“{key}” does not name a line of this invoice.")
         reason = request.form.get(f"reason-{line_id}", "")
         if choice == "unbill":
             unbill[line_id] = reason
@@ -292,7 +300,7 @@ def invoice_resolve(invoice_id: int):
     return redirect(url_for("admin.invoice", invoice_id=revision.id))
 
 
-@bp.route("/invoices/<int:invoice_id>/redeliver", methods=["POST"])
+@bp.route("/invoices/<id:invoice_id>/redeliver", methods=["POST"])
 def invoice_redeliver(invoice_id: int):
     """Try the failed deliveries of an invoice again (and new channels added since)."""
     from portal.delivery import DeliveryError, redeliver
@@ -309,7 +317,7 @@ def invoice_redeliver(invoice_id: int):
     return redirect(url_for("admin.invoice", invoice_id=invoice_id))
 
 
-@bp.route("/deliveries/<int:delivery_id>/waive", methods=["POST"])
+@bp.route("/deliveries/<id:delivery_id>/waive", methods=["POST"])
 def delivery_waive(delivery_id: int):
     """Waive a failed delivery with a reason (a channel the customer no longer uses), so that the
     invoice can count as delivered once its other deliveries have succeeded."""
@@ -353,7 +361,7 @@ def _render_customers(errors: dict[int, dict]):
     )
 
 
-@bp.route("/customers/<int:customer_id>/channels", methods=["POST"])
+@bp.route("/customers/<id:customer_id>/channels", methods=["POST"])
 def channel_add(customer_id: int):
     """Add an email, webhook or archive channel; a webhook's secret is shown once."""
     from portal.delivery.manage import ChannelError, add_channel
@@ -377,7 +385,7 @@ def channel_add(customer_id: int):
     return redirect(url_for("admin.customers"))
 
 
-@bp.route("/channels/<int:channel_id>/toggle", methods=["POST"])
+@bp.route("/channels/<id:channel_id>/toggle", methods=["POST"])
 def channel_toggle(channel_id: int):
     from portal.delivery.manage import set_enabled
 
@@ -392,7 +400,7 @@ def channel_toggle(channel_id: int):
     return redirect(url_for("admin.customers"))
 
 
-@bp.route("/channels/<int:channel_id>/rotate", methods=["POST"])
+@bp.route("/channels/<id:channel_id>/rotate", methods=["POST"])
 def channel_rotate(channel_id: int):
     """Rotate a webhook's signing secret; the new one is shown once."""
     from portal.delivery import rotate_secret

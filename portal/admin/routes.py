@@ -8,12 +8,13 @@ from portal import accounts, audit
 from portal.admin import bp
 from portal.extensions import db
 from portal.ingest import pipeline
+from portal.inputs import parse_id
 from portal.models import AuditEvent, Customer, Employee, JobRecord, JobStatus, Partner, User
 from portal.upload_forms import EmptyForm
 from portal.upload_views import register_mapping_views, register_upload_views
 
 register_upload_views(bp, list_rule="/uploads")
-register_mapping_views(bp, prefix="/partners/<int:partner_id>")
+register_mapping_views(bp, prefix="/partners/<id:partner_id>")
 
 from portal.admin import invoices as _invoices  # noqa: E402,F401  (registers the invoice pages)
 
@@ -66,7 +67,7 @@ def quarantine_release():
     form = EmptyForm()
     if not form.validate_on_submit():
         return redirect(url_for("admin.quarantine"))
-    customer = db.get_or_404(Customer, request.form.get("customer_id", type=int))
+    customer = db.get_or_404(Customer, parse_id(request.form.get("customer_id")))
     external_id = (request.form.get("external_id") or "").strip()
     choice = request.form.get("employee_id", "")
     try:
@@ -86,7 +87,7 @@ def quarantine_release():
             )
         else:
             employee = db.session.scalar(
-                select(Employee).where(Employee.id == int(choice or 0), Employee.customer_id == customer.id)
+                select(Employee).where(Employee.id == parse_id(choice), Employee.customer_id == customer.id)
             )
             if employee is None:
                 raise accounts.ValidationError(

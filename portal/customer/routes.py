@@ -10,6 +10,7 @@ from portal import audit, invoice_views
 from portal.auth.forms import EmptyForm
 from portal.customer import bp
 from portal.extensions import db
+from portal.inputs import page_arg
 from portal.invoice_forms import ApproveForm, DenyForm, DisputeForm
 from portal.invoicing import disputes, lifecycle, queries
 from portal.models import Employee, Invoice, InvoiceStatus
@@ -29,7 +30,7 @@ def index():
     decided = scoped(Invoice).where(Invoice.status != InvoiceStatus.PENDING_APPROVAL)
     history_total = db.session.scalar(select(func.count()).select_from(decided.subquery()))
     pages = max((history_total + HISTORY_PAGE - 1) // HISTORY_PAGE, 1)
-    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    page = min(page_arg(), pages)
     history = db.session.scalars(
         decided.order_by(Invoice.id.desc()).limit(HISTORY_PAGE).offset((page - 1) * HISTORY_PAGE)
     ).all()
@@ -93,7 +94,7 @@ def _render_page(inv: Invoice, *, status: int = 200, approve_form=None, deny_for
     )
 
 
-@bp.route("/invoices/<int:invoice_id>")
+@bp.route("/invoices/<id:invoice_id>")
 def invoice(invoice_id: int):
     """One of the customer's invoices: summary, breakdowns, decision, and the lines filtered, sorted
     and paged by the query string (q, partner, type, sort, page), as the line table's controls set them."""
@@ -103,7 +104,7 @@ def invoice(invoice_id: int):
     return _render_page(inv)
 
 
-@bp.route("/invoices/<int:invoice_id>/lines")
+@bp.route("/invoices/<id:invoice_id>/lines")
 def invoice_lines(invoice_id: int):
     """The #lines section alone for htmx (search, filters, sort, pages); the full page otherwise."""
     inv = get_or_404(Invoice, invoice_id)
@@ -112,20 +113,20 @@ def invoice_lines(invoice_id: int):
     return invoice_views.render_lines(inv, can_dispute=True, **LINES)
 
 
-@bp.route("/invoices/<int:invoice_id>/employees/<int:employee_id>")
+@bp.route("/invoices/<id:invoice_id>/employees/<id:employee_id>")
 def employee_lines(invoice_id: int, employee_id: int):
     """One employee's lines on the invoice, loaded on demand into the breakdown."""
     return invoice_views.employee_lines(get_or_404(Invoice, invoice_id), employee_id)
 
 
-@bp.route("/invoices/<int:invoice_id>/documents")
+@bp.route("/invoices/<id:invoice_id>/documents")
 def documents_status(invoice_id: int):
     """The "Documents and delivery" section alone: the page polls it while the files are prepared."""
     inv = get_or_404(Invoice, invoice_id)
     return render_template("invoices/_documents.html", invoice=inv, **invoice_views.documents_context(inv))
 
 
-@bp.route("/invoices/<int:invoice_id>/documents/<any(pdf, csv):kind>")
+@bp.route("/invoices/<id:invoice_id>/documents/<any(pdf, csv):kind>")
 def document(invoice_id: int, kind: str):
     """Download the invoice's PDF or CSV (the stored bytes, the same every time)."""
     return invoice_views.download(get_or_404(Invoice, invoice_id), kind)
@@ -157,7 +158,7 @@ def _form_error(form) -> str:
     return " ".join(message for errors in form.errors.values() for message in errors)
 
 
-@bp.route("/invoices/<int:invoice_id>/lines/<int:line_id>/dispute", methods=["POST"])
+@bp.route("/invoices/<id:invoice_id>/lines/<id:line_id>/dispute", methods=["POST"])
 def line_dispute(invoice_id: int, line_id: int):
     """Flag a line as disputed with a comment (before deciding). A missing or too long comment, or
     an invoice decided meanwhile, answers 400/409 with the error next to the comment box."""
@@ -176,7 +177,7 @@ def line_dispute(invoice_id: int, line_id: int):
     return _after_line_change(inv, status=status, dispute_errors={line_id: error})
 
 
-@bp.route("/invoices/<int:invoice_id>/lines/<int:line_id>/undispute", methods=["POST"])
+@bp.route("/invoices/<id:invoice_id>/lines/<id:line_id>/undispute", methods=["POST"])
 def line_undispute(invoice_id: int, line_id: int):
     """Withdraw a line's dispute flag (already withdrawn: nothing to do, the page shows it so)."""
     inv = get_or_404(Invoice, invoice_id)
@@ -193,7 +194,7 @@ def line_undispute(invoice_id: int, line_id: int):
     return _after_line_change(inv)
 
 
-@bp.route("/invoices/<int:invoice_id>/approve-undisputed", methods=["POST"])
+@bp.route("/invoices/<id:invoice_id>/approve-undisputed", methods=["POST"])
 def approve_undisputed(invoice_id: int):
     """Approve the invoice without its disputed lines, which go to our team for review."""
     inv = get_or_404(Invoice, invoice_id)
@@ -213,7 +214,7 @@ def approve_undisputed(invoice_id: int):
     return redirect(url_for("customer.invoice", invoice_id=invoice_id))
 
 
-@bp.route("/invoices/<int:invoice_id>/approve", methods=["POST"])
+@bp.route("/invoices/<id:invoice_id>/approve", methods=["POST"])
 def approve(invoice_id: int):
     """Approve an invoice awaiting decision; a second decision is refused and told who decided."""
     inv = get_or_404(Invoice, invoice_id)
@@ -230,7 +231,7 @@ def approve(invoice_id: int):
     return redirect(url_for("customer.invoice", invoice_id=invoice_id))
 
 
-@bp.route("/invoices/<int:invoice_id>/deny", methods=["POST"])
+@bp.route("/invoices/<id:invoice_id>/deny", methods=["POST"])
 def deny(invoice_id: int):
     """Deny an invoice with a reason; our team is told and issues a corrected revision. Without a
     reason (or without details for "Other") the page answers 400 with the error next to the field."""

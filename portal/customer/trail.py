@@ -14,7 +14,7 @@ from portal.models import Invoice
 from portal.tenancy import get_or_404
 
 
-@bp.route("/invoices/<int:invoice_id>/trail")
+@bp.route("/invoices/<id:invoice_id>/trail")
 def invoice_trail(invoice_id: int):
     """Who did what to this invoice and when, newest first; another customer's invoice is 404."""
     invoice = get_or_404(Invoice, invoice_id)

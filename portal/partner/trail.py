@@ -14,7 +14,7 @@ from portal.partner import bp
 from portal.tenancy import get_or_404
 
 
-@bp.route("/uploads/<int:upload_id>/trail")
+@bp.route("/uploads/<id:upload_id>/trail")
 def upload_trail(upload_id: int):
     """Who did what to this upload and when, newest first; another partner's upload is 404."""
     upload = get_or_404(Upload, upload_id)
