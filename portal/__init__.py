@@ -27,6 +27,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config.get("TRUSTED_PROXY_COUNT"):
+        # Behind N trusted proxies the client's address is the Nth from the right in X-Forwarded-For;
+        # without the setting the header is ignored (anyone could send one).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
 
     from portal import auth, cli, cli_audit, delivery, errors, inputs, jobs, storage, web
     from portal.extensions import csrf, db, limiter, login_manager, migrate

@@ -80,8 +80,17 @@ def load_config(instance_path: str | Path, environ: Mapping[str, str] | None = N
         "REMEMBER_COOKIE_SECURE": portal_env != "development",
         "PERMANENT_SESSION_LIFETIME": timedelta(minutes=idle_minutes),
         "SESSION_IDLE_MINUTES": idle_minutes,
+        # A session ends this long after its login, however busy (a stolen cookie cannot live on).
+        "SESSION_ABSOLUTE_HOURS": int(env.get("SESSION_ABSOLUTE_HOURS", "12")),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "5 per minute"),
+        # Failed logins per account (the email typed), from any address.
+        "LOGIN_ACCOUNT_RATE_LIMIT": env.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per 15 minutes"),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or redis_url or "memory://",
+        # Redis down: count limits in this process's memory (with a logged warning), never answer 500.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        # Proxies in front of the app whose X-Forwarded-For / -Proto are believed (0: none, the default).
+        "TRUSTED_PROXY_COUNT": int(env.get("TRUSTED_PROXY_COUNT", "0")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_UPLOAD_MB", "50")) * 1024 * 1024,
         # The in-process worker runs only in embedded mode; tests run jobs explicitly instead.
         "INVOICE_REMINDER_DAYS": int(env.get("INVOICE_REMINDER_DAYS", "5")),
