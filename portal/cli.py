@@ -157,8 +157,11 @@ def jobs_drain():
 
 @jobs_cli.command("sweep")
 def jobs_sweep():
-    """Hand to the queue every recorded job that never ran."""
-    click.echo(f"Re-enqueued {jobs.sweep()} lost job(s).")
+    """Hand to the queue every recorded job that never ran, and take back the jobs of dead workers."""
+    report = jobs.sweep_report()
+    for line in report.lines():
+        click.echo(line)
+    click.echo(f"Re-enqueued {len(report.pushed)} lost job(s).")
 
 
 @click.command("db-is-empty")
