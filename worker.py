@@ -1,6 +1,7 @@
 """Production background worker: `python worker.py [--burst] [QUEUE ...]` (default: every queue).
 
-Runs an RQ worker inside an app context, sweeps lost jobs at start, and runs RQ's cron scheduler
+Runs an RQ worker inside an app context that sweeps lost jobs (and takes back the jobs of dead
+workers) at start and every JOB_SWEEP_SECONDS, and runs RQ's cron scheduler
 in a child process when this worker wins the cron lock (one cron leader however many workers).
 """
 
@@ -21,7 +22,7 @@ def run_cron() -> None:
     app = create_app()
     with app.app_context():
         cron = LeaderCronScheduler(connection=jobs.get_connection())
-        register_cron_jobs(cron, app.config["JOB_SWEEP_SECONDS"])
+        register_cron_jobs(cron, app.config["JOB_SWEEP_SECONDS"], sweep=False)
         while not cron.acquire():
             time.sleep(CRON_LOCK_TTL / 3)
         cron.start()
@@ -49,9 +50,11 @@ def main(argv: list[str]) -> None:
         except sandbox.ServerUnavailable as exc:  # jobs still render, one-shot
             logging.warning("render server not started: %s", exc)
     with app.app_context():
-        swept = jobs.sweep()
-        logging.info("sweeper: re-enqueued %d lost job(s)", swept)
-        PortalWorker(queues, connection=jobs.get_connection()).work(burst=burst, with_scheduler=not burst)
+        # The worker sweeps at start (its first maintenance run) and every JOB_SWEEP_SECONDS.
+        worker = PortalWorker(
+            queues, connection=jobs.get_connection(), sweep_seconds=app.config["JOB_SWEEP_SECONDS"]
+        )
+        worker.work(burst=burst, with_scheduler=not burst)
 
 
 if __name__ == "__main__":

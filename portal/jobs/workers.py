@@ -26,7 +26,47 @@ CRON_LOCK_TTL = 180
 
 
 class PortalWorker(Worker):
-    """Production worker: each job runs in a forked work horse with a fresh connection pool."""
+    """Production worker: each job runs in a forked work horse with a fresh connection pool.
+
+    Every worker also runs the sweeper every `sweep_seconds`, idle or busy (from RQ's maintenance
+    loop while it waits for jobs, and from its horse-monitoring loop while a job runs), so a job
+    whose worker died is handed back within JOB_HEARTBEAT_TIMEOUT_SECONDS plus one sweep, however
+    many workers there are and whichever holds the cron lock. Sweeps are guarded UPDATEs: two
+    workers sweeping at once take a dead job back once.
+    """
+
+    def __init__(self, *args, sweep_seconds: int = 20, **kwargs):
+        sweep_seconds = max(int(sweep_seconds), 1)
+        kwargs.setdefault("maintenance_interval", sweep_seconds)
+        # RQ waits for a job for worker_ttl - 15 s before looking at its maintenance again.
+        kwargs.setdefault("worker_ttl", sweep_seconds + 15)
+        kwargs.setdefault("job_monitoring_interval", min(sweep_seconds, 30))
+        super().__init__(*args, **kwargs)
+        self.sweep_seconds = sweep_seconds
+        self._last_sweep = 0.0
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        self.sweep_jobs()
+
+    def maintain_heartbeats(self, job):
+        super().maintain_heartbeats(job)
+        if time.monotonic() - self._last_sweep >= self.sweep_seconds:
+            self.sweep_jobs()
+
+    def sweep_jobs(self) -> None:
+        """Run the sweeper here, in the worker (not its horse); never let it stop the worker."""
+        self._last_sweep = time.monotonic()
+        try:
+            report = jobs.sweep_report()
+            for line in report.lines():
+                log.warning("sweeper: %s", line)
+            if report.pushed:
+                log.info("sweeper: re-enqueued %d lost job(s)", len(report.pushed))
+        except Exception:
+            log.exception("sweeper failed; it runs again in %d s", self.sweep_seconds)
+        finally:
+            db.session.remove()  # hold no connection across the next fork
 
     def fork_work_horse(self, job, queue):
         # The horse renders PDFs through this process's render server: bring it back if it died.
@@ -48,12 +88,16 @@ class EmbeddedWorker(SimpleWorker):
         pass
 
 
-def register_cron_jobs(cron: CronScheduler, sweep_seconds: int) -> None:
-    """All periodic work, in one place, for both run modes."""
+def register_cron_jobs(cron: CronScheduler, sweep_seconds: int, *, sweep: bool = True) -> None:
+    """All periodic work, in one place, for both run modes.
+
+    worker.py passes sweep=False: there every PortalWorker sweeps by itself (see PortalWorker).
+    """
     from portal.invoicing.build import enqueue_due
     from portal.invoicing.notify import send_reminders
 
-    cron.register(jobs.cron_sweep, queue_name="default", interval=sweep_seconds)
+    if sweep:
+        cron.register(jobs.cron_sweep, queue_name="default", interval=sweep_seconds)
     # Hourly, so that each customer's invoice day is caught soon after it starts in its own time
     # zone; a period is built once however often this runs.
     cron.register(enqueue_due, queue_name="invoices", cron="5 * * * *")

@@ -19,7 +19,7 @@ from portal.models.base import UTCDateTime, utcnow
 class JobStatus(enum.StrEnum):
     PENDING = "pending"  # recorded, not yet handed to RQ (or RQ was unreachable)
     ENQUEUED = "enqueued"  # handed to RQ
-    RUNNING = "running"
+    RUNNING = "running"  # claimed by a worker, which refreshes heartbeat_at while it works
     RETRYING = "retrying"  # failed, RQ will run it again
     DONE = "done"
     FAILED = "failed"  # failed for good; an admin can retry it
@@ -49,10 +49,29 @@ class JobRecord(db.Model):
     enqueued_at = mapped_column(UTCDateTime, nullable=True)
     started_at = mapped_column(UTCDateTime, nullable=True)
     finished_at = mapped_column(UTCDateTime, nullable=True)
+    # Refreshed every few seconds by the process running the job; a running job whose heartbeat is
+    # older than JOB_HEARTBEAT_TIMEOUT_SECONDS lost its worker and is handed back by the sweeper.
+    heartbeat_at = mapped_column(UTCDateTime, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200))  # "host:pid" of the current attempt
+    # Dead-worker recoveries: how many, when the dead worker was last heard from, when handed back.
+    recoveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lost_at = mapped_column(UTCDateTime, nullable=True)
+    recovered_at = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def finished(self) -> bool:
         return self.status in (JobStatus.DONE, JobStatus.FAILED)
+
+    @property
+    def retry_reason(self) -> str | None:
+        """Why this unfinished job is being tried again, in words for its owner, or None."""
+        if self.finished:
+            return None
+        if self.recoveries and self.status != JobStatus.RETRYING:
+            return "the worker running it stopped"
+        if self.status == JobStatus.RETRYING:
+            return "a failure"
+        return None
 
     def __repr__(self) -> str:
         return f"<JobRecord {self.func} {self.status}>"
