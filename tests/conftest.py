@@ -98,9 +98,21 @@ def postgres_url(tmp_path_factory, worker_id) -> str:
         if IN_CI:
             pytest.fail("CI must set TEST_DATABASE_URL (see .ci/run)")
         pytest.skip("PostgreSQL run skipped: TEST_DATABASE_URL is not set")
+    url = empty_postgres_database(
+        f"{make_url(TEST_DATABASE_URL).database}_{worker_id}" if worker_id.startswith("gw") else None
+    )
+    app = create_app({**_base_config(tmp_path_factory.mktemp("pg")), "SQLALCHEMY_DATABASE_URI": url})
+    _migrate(app)
+    with app.app_context():
+        db.engine.dispose()
+    return url
+
+
+def empty_postgres_database(name: str | None = None) -> str:
+    """TEST_DATABASE_URL, or the database `name` next to it (created if missing), with its public
+    schema dropped and made again; returns its URL."""
     url = TEST_DATABASE_URL
-    if worker_id.startswith("gw"):
-        name = f"{make_url(url).database}_{worker_id}"
+    if name:
         admin = create_engine(url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
@@ -112,10 +124,6 @@ def postgres_url(tmp_path_factory, worker_id) -> str:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
-    app = create_app({**_base_config(tmp_path_factory.mktemp("pg")), "SQLALCHEMY_DATABASE_URI": url})
-    _migrate(app)
-    with app.app_context():
-        db.engine.dispose()
     return url
 
 

@@ -20,9 +20,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import make_url
 
-from tests.conftest import IN_CI, PASSWORD, TEST_DATABASE_URL, TEST_REDIS_URL, _free_port, make_url_redis
+from tests.conftest import (
+    IN_CI,
+    PASSWORD,
+    TEST_DATABASE_URL,
+    TEST_REDIS_URL,
+    _free_port,
+    empty_postgres_database,
+    make_url_redis,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
@@ -82,23 +90,6 @@ def _wait_ready(url: str, procs: list[subprocess.Popen], server: PortalServer, t
     raise RuntimeError(f"portal did not become healthy at {url}:\n{server.log_tail()}")
 
 
-def _postgres_database(worker_id: str) -> str:
-    """A database of its own next to TEST_DATABASE_URL, emptied and migrated by the test."""
-    name = f"{make_url(TEST_DATABASE_URL).database}_e2e_{worker_id}"
-    admin = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
-
-
 @pytest.fixture(scope="session", params=BACKENDS)
 def portal_server(request, tmp_path_factory, worker_id):
     backend = request.param
@@ -131,7 +122,10 @@ def portal_server(request, tmp_path_factory, worker_id):
         import redis
 
         redis.Redis.from_url(redis_url).flushdb()
-        env.update(DATABASE_URL=_postgres_database(worker_id), REDIS_URL=redis_url)
+        env.update(
+            DATABASE_URL=empty_postgres_database(f"{make_url(TEST_DATABASE_URL).database}_e2e_{worker_id}"),
+            REDIS_URL=redis_url,
+        )
     else:
         env["DATABASE_URL"] = f"sqlite:///{instance / 'portal.db'}"
 
