@@ -164,7 +164,8 @@ def render_state(invoice: Invoice, documents: dict[str, InvoiceDocument]) -> dic
     return {
         "state": "preparing",
         "step": RENDER_PHASES.get(phase, "waiting for a worker"),
-        "retrying": record is not None and record.status == JobStatus.RETRYING,
+        # Why it is being tried again ("a failure", "the worker running it stopped"), or None.
+        "retrying": record.retry_reason if record is not None else None,
     }
 
 

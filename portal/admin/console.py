@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from datetime import timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -40,6 +41,7 @@ from portal.models import (
     Role,
     User,
 )
+from portal.models.base import utcnow
 from portal.roster import RosterFileError, import_roster
 from portal.upload_forms import EmptyForm
 
@@ -538,10 +540,23 @@ def user_reactivate(user_id: int):
 # --- failed jobs -----------------------------------------------------------------------------
 
 
+RECOVERED_SHOWN_DAYS = 7
+
+
 @bp.route("/jobs")
 def failed_jobs():
-    """Background jobs that failed for good, newest first, with their error and a Retry button."""
+    """Background jobs that failed for good, newest first, with their error and a Retry button;
+    above them, the jobs handed back after their worker died (last 7 days), with their outcome."""
     page = _page()
+    recovered = db.session.scalars(
+        select(JobRecord)
+        .where(
+            JobRecord.recoveries > 0,
+            JobRecord.recovered_at >= utcnow() - timedelta(days=RECOVERED_SHOWN_DAYS),
+        )
+        .order_by(JobRecord.recovered_at.desc())
+        .limit(PAGE_SIZE)
+    ).all()
     stmt = select(JobRecord).where(JobRecord.status == JobStatus.FAILED)
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = db.session.scalars(
@@ -552,6 +567,8 @@ def failed_jobs():
     return render_template(
         "admin/console/jobs.html",
         jobs=rows,
+        recovered=recovered,
+        recovered_days=RECOVERED_SHOWN_DAYS,
         page=page,
         pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
         total=total,

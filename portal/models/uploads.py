@@ -149,6 +149,16 @@ def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
+def _parse_retry_reason(upload: Upload) -> str | None:
+    """Why the parse job is being tried again ("the worker running it stopped"), if it is."""
+    if not upload.job_id:
+        return None
+    from portal.models.jobs import JobRecord
+
+    record = db.session.get(JobRecord, upload.job_id)
+    return record.retry_reason if record is not None else None
+
+
 def status_summary(upload: Upload) -> StatusSummary:
     """The one phrase shown for an upload everywhere (list row, detail page, polling fragment).
 
@@ -158,6 +168,9 @@ def status_summary(upload: Upload) -> StatusSummary:
     """
     status = upload.status
     if status in (UploadStatus.RECEIVED, UploadStatus.PARSING):
+        reason = _parse_retry_reason(upload)
+        if reason:
+            return StatusSummary(f"Parsing again after {reason}…", "neutral")
         return StatusSummary("Parsing…", "neutral")
     if status == UploadStatus.NEEDS_MAPPING:
         return StatusSummary("Needs mapping: no saved mapping covers the columns", "warning")

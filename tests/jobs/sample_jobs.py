@@ -1,5 +1,7 @@
 """Job functions used by the job tests: each leaves a row the test can look for."""
 
+import time
+
 from portal import audit
 from portal.extensions import db
 
@@ -14,3 +16,9 @@ def note(text: str) -> dict:
 
 def always_fails(text: str) -> None:
     raise RuntimeError(f"cannot do {text}")
+
+
+def slow(seconds: float) -> dict:
+    """A job that is alive but slow: it holds no transaction while it waits."""
+    time.sleep(seconds)
+    return note(f"slept {seconds}")
