@@ -1,0 +1,133 @@
+"""Who may use each route, declared once: the security matrix, the CSRF sweep and the fuzz test
+read this table. A route missing here fails tests/security/test_matrix.py, naming the route.
+
+For a role that may use a route, a URL naming its own tenant's objects answers `ok`, another
+tenant's 404 (an admin belongs to every tenant: `ok` for both); a signed-in role that may not use
+it answers 403; anonymous users are sent to the login page, unless the route says otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ADMIN = frozenset({"admin"})
+PARTNER = frozenset({"partner"})
+CUSTOMER = frozenset({"customer"})
+SIGNED_IN = ADMIN | PARTNER | CUSTOMER
+LOGIN = "login"  # the answer "redirect to the login page"
+
+
+@dataclass(frozen=True)
+class Expect:
+    roles: frozenset[str]  # the kinds of user who may use the route: admin, partner, customer
+    scoped: bool = False  # the URL names a tenant's object: another tenant's answers 404
+    ok: int = 200  # what an allowed user's GET answers
+    anonymous: int | str = LOGIN  # what an anonymous visitor gets
+    public: bool = False  # open to anonymous visitors too
+    signed_in: int | None = None  # public routes: what a signed-in user's GET answers (else ok)
+
+
+def public(anonymous: int, signed_in: int | None = None) -> Expect:
+    return Expect(SIGNED_IN, ok=anonymous, anonymous=anonymous, public=True, signed_in=signed_in)
+
+
+EXPECT: dict[str, Expect] = {
+    # everyone
+    "main.index": Expect(SIGNED_IN, ok=302),
+    "main.healthz": public(200),
+    "auth.login": public(200, signed_in=302),
+    "auth.forgot_password": public(200),
+    "auth.set_password": public(400),  # the token is not a real one: the page says the link is invalid
+    "auth.logout": Expect(SIGNED_IN),
+    "auth.account_sessions": Expect(SIGNED_IN),
+    "auth.change_password": Expect(SIGNED_IN),
+    "auth.end_other_sessions": Expect(SIGNED_IN),
+    "auth.end_session": Expect(SIGNED_IN),
+    # partners: their own uploads and mapping profiles
+    "partner.uploads": Expect(PARTNER),
+    "partner.upload_create": Expect(PARTNER),
+    "partner.upload_detail": Expect(PARTNER, scoped=True),
+    "partner.upload_status": Expect(PARTNER, scoped=True),
+    "partner.upload_file": Expect(PARTNER, scoped=True),
+    "partner.upload_errors": Expect(PARTNER, scoped=True),
+    "partner.upload_import": Expect(PARTNER, scoped=True),
+    "partner.upload_cancel": Expect(PARTNER, scoped=True),
+    "partner.upload_mapping": Expect(PARTNER, scoped=True, ok=303),  # mapped already: its page
+    "partner.upload_mapping_preview": Expect(PARTNER, scoped=True),
+    "partner.upload_trail": Expect(PARTNER, scoped=True),
+    "partner.mappings": Expect(PARTNER),
+    "partner.mapping_export": Expect(PARTNER),  # by name, within the partner's own profiles
+    "partner.mapping_import": Expect(PARTNER),
+    # customer contacts: their customer's invoices
+    "customer.index": Expect(CUSTOMER),
+    "customer.invoice": Expect(CUSTOMER, scoped=True),
+    "customer.invoice_lines": Expect(CUSTOMER, scoped=True, ok=302),  # the full page without htmx
+    "customer.employee_lines": Expect(CUSTOMER, scoped=True),
+    "customer.documents_status": Expect(CUSTOMER, scoped=True),
+    "customer.document": Expect(CUSTOMER, scoped=True),
+    "customer.invoice_trail": Expect(CUSTOMER, scoped=True),
+    "customer.line_dispute": Expect(CUSTOMER, scoped=True),
+    "customer.line_undispute": Expect(CUSTOMER, scoped=True),
+    "customer.approve": Expect(CUSTOMER, scoped=True),
+    "customer.approve_undisputed": Expect(CUSTOMER, scoped=True),
+    "customer.deny": Expect(CUSTOMER, scoped=True),
+    # admins: everything of every tenant
+    "admin.index": Expect(ADMIN),
+    "admin.dashboard": Expect(ADMIN),
+    "admin.audit_events": Expect(ADMIN),
+    "admin.audit_export": Expect(ADMIN),
+    "admin.audit_event": Expect(ADMIN),
+    "admin.audit_verify": Expect(ADMIN),
+    "admin.invoices": Expect(ADMIN),
+    "admin.invoice": Expect(ADMIN),
+    "admin.invoice_lines": Expect(ADMIN, ok=302),
+    "admin.employee_lines": Expect(ADMIN),
+    "admin.documents_status": Expect(ADMIN),
+    "admin.document": Expect(ADMIN),
+    "admin.invoice_void": Expect(ADMIN),
+    "admin.invoice_resolve": Expect(ADMIN),
+    "admin.invoice_redeliver": Expect(ADMIN),
+    "admin.invoices_generate": Expect(ADMIN),
+    "admin.invoice_runs": Expect(ADMIN),
+    "admin.disputes_queue": Expect(ADMIN),
+    "admin.dispute_resolve": Expect(ADMIN),
+    "admin.deliveries": Expect(ADMIN),
+    "admin.delivery_waive": Expect(ADMIN),
+    "admin.channel_add": Expect(ADMIN),
+    "admin.channel_toggle": Expect(ADMIN),
+    "admin.channel_rotate": Expect(ADMIN),
+    "admin.uploads": Expect(ADMIN),
+    "admin.upload_create": Expect(ADMIN),
+    "admin.upload_detail": Expect(ADMIN),
+    "admin.upload_status": Expect(ADMIN),
+    "admin.upload_file": Expect(ADMIN),
+    "admin.upload_errors": Expect(ADMIN),
+    "admin.upload_import": Expect(ADMIN),
+    "admin.upload_cancel": Expect(ADMIN),
+    "admin.upload_mapping": Expect(ADMIN, ok=303),
+    "admin.upload_mapping_preview": Expect(ADMIN),
+    "admin.mappings": Expect(ADMIN),
+    "admin.mapping_export": Expect(ADMIN),
+    "admin.mapping_import": Expect(ADMIN),
+    "admin.quarantine": Expect(ADMIN),
+    "admin.quarantine_release": Expect(ADMIN),
+    "admin.partners": Expect(ADMIN),
+    "admin.partner_edit": Expect(ADMIN),
+    "admin.customers": Expect(ADMIN),
+    "admin.customer_new": Expect(ADMIN),
+    "admin.customer_edit": Expect(ADMIN),
+    "admin.employees": Expect(ADMIN),
+    "admin.employees_import": Expect(ADMIN),
+    "admin.employee_form": Expect(ADMIN),
+    "admin.users": Expect(ADMIN),
+    "admin.user_invite": Expect(ADMIN),
+    "admin.user_detail": Expect(ADMIN),
+    "admin.user_deactivate": Expect(ADMIN),
+    "admin.user_reactivate": Expect(ADMIN),
+    "admin.user_resend_invite": Expect(ADMIN),
+    "admin.user_sign_out_everywhere": Expect(ADMIN),
+    "admin.failed_jobs": Expect(ADMIN),
+    "admin.job_retry": Expect(ADMIN),
+}
+# Not pages of the portal: files served as they are.
+UNCHECKED = {"static"}
