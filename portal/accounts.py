@@ -13,12 +13,13 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 
 from portal import audit
+from portal.auth.password_policy import MIN_LENGTH, password_problem
 from portal.extensions import db
 from portal.models import Customer, CustomerKind, Partner, PartnerKind, Role, User
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 CODE_RE = re.compile(r"^[A-Z0-9](?:[A-Z0-9-]{0,30}[A-Z0-9])?$")
-MIN_PASSWORD = 12
+MIN_PASSWORD = MIN_LENGTH
 
 
 class ValidationError(ValueError):
@@ -137,6 +138,8 @@ def create_user(
     role_value = _choice(Role, role, "role")
     if len(password) < MIN_PASSWORD:
         raise ValidationError("password", f"must be at least {MIN_PASSWORD} characters")
+    if problem := password_problem(password, email=email):
+        raise ValidationError("password", problem)
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
         raise ValidationError("email", f"a user with email {email} already exists")
     partner = customer = None

@@ -32,6 +32,12 @@ HTMX_CONFIG = {
 }
 
 
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
+    "payment=(), usb=()"
+)
+
+
 @dataclass(frozen=True)
 class NavLink:
     label: str
@@ -194,6 +200,11 @@ def init_app(app: Flask) -> None:
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
             "frame-ancestors 'none'",
         )
+        # No page needs these browser features: deny them to this site and anything it embeds.
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if current_app.config["PORTAL_ENV"] != "development":
+            # Only over HTTPS from now on (production runs behind TLS; development on plain http).
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
 
 

@@ -26,6 +26,7 @@ from portal.admin.console_forms import (
     RoleForm,
     RosterForm,
 )
+from portal.auth import current_session, sessions
 from portal.auth.password import INVITE, send_password_mail
 from portal.extensions import db
 from portal.inputs import page_arg
@@ -42,6 +43,7 @@ from portal.models import (
     User,
 )
 from portal.models.base import utcnow
+from portal.models.sessions import SessionEnd
 from portal.roster import RosterFileError, import_roster
 from portal.upload_forms import EmptyForm
 
@@ -483,6 +485,7 @@ def user_detail(user_id: int):
             if change["after"]:
                 # The user's next request must see the new role and tenant: end their sessions.
                 user.session_version += 1
+                change["sessions_ended"] = sessions.end_all(user, SessionEnd.ROLE_CHANGED)
                 audit.record("user.role_changed", subject=user, details=change)
                 db.session.commit()
                 flash(f"{user.email} is now {role.value}.", "success")
@@ -490,7 +493,29 @@ def user_detail(user_id: int):
                 flash("Nothing changed.", "info")
             return redirect(url_for("admin.user_detail", user_id=user.id))
     status = 400 if form.errors else 200
-    return render_template("admin/console/user_detail.html", user=user, form=form, empty=EmptyForm()), status
+    return render_template(
+        "admin/console/user_detail.html",
+        user=user,
+        form=form,
+        empty=EmptyForm(),
+        open_sessions=len(sessions.active_for(user)),
+    ), status
+
+
+@bp.route("/users/<id:user_id>/sign-out-everywhere", methods=["POST"])
+def user_sign_out_everywhere(user_id: int):
+    """End every session of the user at once (for a lost laptop or a suspected stolen cookie); audited.
+
+    The admin's own current session is kept when they do this to themselves.
+    """
+    user = _user_or_404(user_id)
+    if EmptyForm().validate_on_submit():
+        keep = current_session() if user.id == current_user.id else None
+        ended = sessions.sign_out_everywhere(user, by=current_user, keep=keep)
+        db.session.commit()
+        plural = "" if ended == 1 else "s"
+        flash(f"{user.email} is signed out everywhere ({ended} session{plural} ended).", "success")
+    return redirect(url_for("admin.user_detail", user_id=user.id))
 
 
 @bp.route("/users/<id:user_id>/deactivate", methods=["GET", "POST"])
@@ -506,7 +531,8 @@ def user_deactivate(user_id: int):
         return redirect(url_for("admin.user_detail", user_id=user.id))
     if form.validate_on_submit():
         user.active = False
-        user.session_version += 1  # their signed session cookie names the old version: it stops working
+        user.session_version += 1  # their password links name the old version: they stop working
+        ended = sessions.end_all(user, SessionEnd.DEACTIVATED)
         audit.record(
             "user.deactivated",
             subject=user,
@@ -514,6 +540,7 @@ def user_deactivate(user_id: int):
                 "reason": form.reason.data.strip(),
                 "before": {"active": True},
                 "after": {"active": False},
+                "sessions_ended": ended,
             },
         )
         db.session.commit()

@@ -1,20 +1,25 @@
 """Authentication: login/logout, session rules, and one access decorator per role.
 
-Sessions expire after SESSION_IDLE_MINUTES without a request; a login always starts a new session.
+Every login starts a server-side session (portal/auth/sessions.py); each request checks its row, so
+logout, a password change, deactivation or "sign out everywhere" end it at once. A session also ends
+after SESSION_IDLE_MINUTES without a request and SESSION_ABSOLUTE_HOURS after the login.
 """
 
 from __future__ import annotations
 
-import time
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from portal.extensions import db, login_manager
+from portal.models.base import utcnow
+from portal.models.sessions import SessionEnd
 from portal.models.users import Role, User
 
 bp = Blueprint("auth", __name__)
+
+SESSION_TOKEN_KEY = "sid"  # noqa: S105  (the session key that holds the token, not a secret)
 
 
 def role_required(*roles: Role):
@@ -47,15 +52,38 @@ def home_url_for(user: User) -> str:
     }[user.role]
 
 
+def current_session():
+    """The `UserSession` row of this request's login, or None (anonymous)."""
+    return g.get("user_session") if current_user.is_authenticated else None
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
+    """The user of this cookie, only while its session row is open and the user still active.
+
+    The cookie's id also names the user's `session_version` (bumped when the password is set or
+    the role changes), a second lock beside the row.
+    """
+    from portal.auth import sessions
+
     uid, _, version = user_id.partition(":")
     if not uid.isdigit():
+        return None
+    row = sessions.find(session.get(SESSION_TOKEN_KEY))
+    if row is None or row.ended_at is not None or row.user_id != int(uid):
         return None
     user = db.session.get(User, int(uid))
     if user is None or not user.active or str(user.session_version) != version:
         return None
+    g.user_session = row
     return user
+
+
+def _to_login(message: str):
+    logout_user()
+    session.clear()
+    flash(message, "info")
+    return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
 
 
 def init_app(app) -> None:
@@ -65,24 +93,50 @@ def init_app(app) -> None:
     login_manager.session_protection = "basic"
 
     @app.before_request
-    def enforce_idle_timeout():
-        if request.endpoint == "static" or not current_user.is_authenticated:
+    def enforce_session():
+        """Drop a cookie whose session has ended; end one that ran out; note activity once a minute.
+
+        A cookie of an ended session makes the request anonymous, so a page answers with the login
+        page and a POST changes nothing (the view's login check refuses it).
+        """
+        from portal import audit
+        from portal.auth import sessions
+
+        if request.endpoint == "static" or "_user_id" not in session:
             return None
-        now = int(time.time())
-        idle_limit = current_app.config["SESSION_IDLE_MINUTES"] * 60
-        last_seen = session.get("last_seen", now)
-        if now - last_seen > idle_limit:
-            logout_user()
-            session.clear()
-            flash(
-                f"Your session ended after {current_app.config['SESSION_IDLE_MINUTES']} minutes without "
-                "activity. Please log in again.",
-                "info",
-            )
-            return redirect(
-                url_for("auth.login", next=request.full_path if request.method == "GET" else None)
-            )
-        session["last_seen"] = now
+        if not current_user.is_authenticated:
+            if request.blueprint == "auth":  # the login and password pages: carry on, anonymous
+                logout_user()
+                session.clear()
+                return None
+            return _to_login("Your session has ended. Please log in again.")
+        row = g.user_session
+        now = utcnow()
+        reason = sessions.expiry(
+            row,
+            now=now,
+            idle_minutes=current_app.config["SESSION_IDLE_MINUTES"],
+            absolute_hours=current_app.config["SESSION_ABSOLUTE_HOURS"],
+        )
+        if reason is not None:
+            user = current_user._get_current_object()
+            if sessions.end(row, reason, now=now):
+                audit.record(
+                    "auth.session_expired",
+                    subject=user,
+                    actor=user,
+                    details={"session_id": row.id, "reason": reason.value},
+                )
+            db.session.commit()
+            if reason == SessionEnd.IDLE:
+                minutes = current_app.config["SESSION_IDLE_MINUTES"]
+                return _to_login(
+                    f"Your session ended after {minutes} minutes without activity. Please log in again."
+                )
+            hours = current_app.config["SESSION_ABSOLUTE_HOURS"]
+            return _to_login(f"Your session ended {hours} hours after you logged in. Please log in again.")
+        if sessions.touch(row, now=now):
+            db.session.commit()
         return None
 
-    from portal.auth import password, routes  # noqa: F401  (registers the views on bp)
+    from portal.auth import account, password, routes  # noqa: F401  (registers the views on bp)

@@ -15,10 +15,12 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from portal import audit, jobs
 from portal.accounts import MIN_PASSWORD
-from portal.auth import bp
+from portal.auth import bp, sessions
+from portal.auth.password_policy import password_problem
 from portal.auth.tokens import INVITE, MAX_AGE, RESET, TokenError, password_url, read_token
 from portal.extensions import db, limiter
 from portal.mail import render_mail, send_mail
+from portal.models.sessions import SessionEnd
 from portal.models.users import User
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,14 @@ class SetPasswordForm(FlaskForm):
         validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")],
     )
     submit = SubmitField("Set password")
+
+
+def refuse_weak_password(field, *, email: str) -> bool:
+    """Add the reason to `field`'s errors if its password is common or guessable; True if refused."""
+    problem = password_problem(field.data or "", email=email)
+    if problem:
+        field.errors = [*field.errors, problem]
+    return problem is not None
 
 
 def send_password_mail(user: User, purpose: str, *, invited_by: str = "") -> str:
@@ -102,11 +112,18 @@ def set_password(token: str):
     except TokenError as exc:
         return render_template("auth/set_password.html", form=None, error=str(exc)), 400
     form = SetPasswordForm()
-    if form.validate_on_submit():
+    if form.validate_on_submit() and not refuse_weak_password(form.password, email=grant.user.email):
         user = grant.user
         user.set_password(form.password.data)  # bumps session_version: the link is now used
         user.active = True
-        audit.record("auth.password_set", subject=user, actor=user, details={"purpose": grant.purpose})
+        # Whoever knew the old password is signed out everywhere, at once.
+        ended = sessions.end_all(user, SessionEnd.PASSWORD_CHANGED)
+        audit.record(
+            "auth.password_set",
+            subject=user,
+            actor=user,
+            details={"purpose": grant.purpose, "sessions_ended": ended},
+        )
         db.session.commit()
         flash("Your password is set. You can log in now.", "success")
         return redirect(url_for("auth.login"))

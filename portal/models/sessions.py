@@ -22,8 +22,9 @@ class SessionEnd(enum.StrEnum):
     LOGOUT = "logout"
     IDLE = "idle"
     EXPIRED = "expired"
-    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105  (a reason, not a password)
     DEACTIVATED = "deactivated"
+    ROLE_CHANGED = "role_changed"
     SIGNED_OUT_EVERYWHERE = "signed_out_everywhere"
     ENDED_BY_USER = "ended_by_user"
 
