@@ -1,0 +1,123 @@
+"""Real processes for the fault tests: worker.py (or one that stops mid-job) over the test's
+PostgreSQL and Redis, with short sweep and heartbeat intervals, and helpers to kill and wait."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from portal.extensions import db
+from portal.models import JobRecord
+
+ROOT = Path(__file__).resolve().parents[2]
+SWEEP_SECONDS = 2
+HEARTBEAT_TIMEOUT_SECONDS = 6
+RECOVERY_DEADLINE = 120  # the promise: a dead worker's job runs again within 2 minutes
+
+
+class Workers:
+    """Starts worker processes, each in its own process group, and stops them all at the end."""
+
+    def __init__(self, app, tmp_path: Path):
+        self.app = app
+        self.tmp_path = tmp_path
+        self.procs: list[subprocess.Popen] = []
+        self.reached = tmp_path / "fault-reached"
+        self.release = tmp_path / "fault-release"
+
+    def env(self, **extra) -> dict:
+        return {
+            **os.environ,
+            "DATABASE_URL": self.app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": self.app.config["REDIS_URL"],
+            "STORAGE_URL": self.app.config["STORAGE_URL"],
+            "SECRET_KEY": "test",
+            "PORTAL_INSTANCE_PATH": str(self.tmp_path),
+            "PYTHONPATH": str(ROOT),
+            "JOB_SWEEP_SECONDS": str(SWEEP_SECONDS),
+            "JOB_HEARTBEAT_TIMEOUT_SECONDS": str(HEARTBEAT_TIMEOUT_SECONDS),
+            "RENDER_THEN_DELIVER": "false",
+            **extra,
+        }
+
+    def start(self, *, hang: str | None = None, name: str = "worker") -> subprocess.Popen:
+        """worker.py; with `hang` ("module:function"), one that stops after that function."""
+        script = ROOT / "worker.py"
+        extra = {}
+        if hang:
+            script = ROOT / "tests" / "faults" / "hanging_worker.py"
+            extra = {
+                "FAULT_HANG": hang,
+                "FAULT_REACHED": str(self.reached),
+                "FAULT_RELEASE": str(self.release),
+            }
+        log = (self.tmp_path / f"{name}-{len(self.procs)}.log").open("w")
+        proc = subprocess.Popen(
+            [sys.executable, str(script)],
+            env=self.env(**extra),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the test can kill worker and children
+        )
+        self.procs.append(proc)
+        return proc
+
+    def wait_reached(self, timeout: float = 30) -> int:
+        """Wait until a hanging worker's job stopped mid-way; return the work horse's pid."""
+        wait_for(self.reached.exists, timeout, "the job to reach the fault point")
+        return int(self.reached.read_text())
+
+    def kill(self, proc: subprocess.Popen, horse_pid: int | None = None) -> None:
+        """SIGKILL the worker's process group and its work horse (RQ puts the horse in its own)."""
+        for kill in (lambda: os.killpg(proc.pid, signal.SIGKILL), lambda: os.kill(horse_pid, signal.SIGKILL)):
+            with contextlib.suppress(ProcessLookupError, TypeError):
+                kill()
+        proc.wait(10)
+
+    def log(self) -> str:
+        return "\n".join(p.read_text()[-3000:] for p in sorted(self.tmp_path.glob("worker*.log")))
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait(10)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(10)
+        if self.reached.exists():
+            # A horse left hanging (its worker killed without it) must not outlive the test.
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(self.reached.read_text()), signal.SIGKILL)
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def job(app, job_id: str) -> JobRecord:
+    with app.app_context():
+        record = db.session.get(JobRecord, job_id)
+        db.session.expunge(record)
+        return record
+
+
+@pytest.fixture
+def workers(app, tmp_path):
+    pool = Workers(app, tmp_path)
+    yield pool
+    pool.stop_all()
