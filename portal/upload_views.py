@@ -31,7 +31,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from portal import audit, jobs
 from portal.errors import error_response
 from portal.extensions import db
-from portal.ingest import pipeline
+from portal.ingest import limits, pipeline
 from portal.ingest.formats.base import IngestError
 from portal.ingest.formats.detect import ensure_seekable, open_source
 from portal.ingest.mapping import MappingError, MappingProfile, NormalizedRow, normalize_row, propose_mapping
@@ -307,12 +307,15 @@ def _preview_rows(upload: Upload, profile_data: dict) -> tuple[list, list[str]]:
 
 def _mapping_form(upload: Upload) -> MappingForm:
     form = MappingForm()
+    # Each select offers every column: never more than the cap (a file over it fails when parsed;
+    # this also bounds the page for an upload recorded before the cap existed).
+    headers = upload.headers[: limits.MAX_COLUMNS]
     proposal = {
-        "columns": propose_mapping(upload.headers),
+        "columns": propose_mapping(headers),
         "default_currency": upload.partner.default_currency,
         "decimal_separator": ".",
     }
-    fill_mapping_form(form, upload.headers, proposal)
+    fill_mapping_form(form, headers, proposal)
     if not form.is_submitted() and pipeline.latest_profiles(upload.partner_id):
         # A new layout gets its own profile name, so saving it cannot supersede the profile that
         # reads the partner's other files (each name keeps its own versions).

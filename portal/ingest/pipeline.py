@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -24,7 +25,12 @@ from portal.bulk import FLUSH, insert_rows
 from portal.csvsafe import safe_cell
 from portal.extensions import db
 from portal.ingest.formats.base import IngestError
-from portal.ingest.formats.detect import ensure_seekable, open_source
+from portal.ingest.formats.detect import (
+    as_ingest_error,
+    ensure_seekable,
+    is_infrastructure_error,
+    open_source,
+)
 from portal.ingest.mapping import (
     MappingError,
     MappingProfile,
@@ -69,6 +75,7 @@ STAGED_COLUMNS = (
     "problems",
 )
 HELD = (RowOutcome.ACCEPTED.value, RowOutcome.QUARANTINED.value)
+log = logging.getLogger(__name__)
 
 
 class UploadRefused(ValueError):
@@ -370,38 +377,21 @@ def parse_upload(upload_id: int) -> dict:
     try:
         stream = ensure_seekable(storage_stream)
         try:
-            parsed = open_source(stream)
-        except IngestError as exc:
-            return _fail(upload, str(exc))
-        upload.file_format = parsed.format
-        upload.headers = list(parsed.headers)
-        version = choose_profile(upload.partner_id, parsed.headers)
-        if version is None:
-            parsed.close()
-            upload.status = UploadStatus.NEEDS_MAPPING
-            audit.record("upload.needs_mapping", subject=upload, details={"headers": upload.headers})
-            db.session.commit()
-            return {"upload_id": upload.id, "status": upload.status.value}
-        profile = MappingProfile.from_json_dict(version.profile)
-        if profile.sheet and parsed.sheet and profile.sheet != parsed.sheet:
-            parsed.close()
-            stream.seek(0)
-            try:
-                parsed = open_source(stream, sheet=profile.sheet)
-            except IngestError as exc:
-                return _fail(upload, str(exc))
-        upload.mapping_profile_id = version.id
-        upload.sheet = parsed.sheet
-        with parsed:
-            if not parsed.has_rows():
-                return _fail(upload, "The file has a header row but no line items.")
-            try:
-                staged = _stage_all(upload, parsed, profile)
-            except IngestError as exc:
-                return _fail(upload, str(exc))
-            upload.notes = list(parsed.notes) or None
+            read = _read_and_stage(upload, stream)
+        except Exception as exc:
+            # Whatever the file made a parser raise fails the upload now, for good: reading the same
+            # bytes again would fail the same way. Only the database, Redis or storage failing is
+            # raised on, for the job to retry.
+            if is_infrastructure_error(exc):
+                raise
+            if not isinstance(exc, IngestError):
+                log.warning("upload %s: unexpected error while reading the file", upload_id, exc_info=True)
+            return _fail(upload, str(as_ingest_error(exc, None)))
     finally:
         storage_stream.close()
+    if isinstance(read, dict):
+        return read
+    staged, version = read
     _classify(upload)
     _refresh_counts(upload)
     upload.parsed_at = utcnow()
@@ -417,6 +407,36 @@ def parse_upload(upload_id: int) -> dict:
         upload.status = UploadStatus.NEEDS_REVIEW
     db.session.commit()
     return {"upload_id": upload.id, "status": upload.status.value, **upload.counts()}
+
+
+def _read_and_stage(upload: Upload, stream: BinaryIO) -> tuple[int, MappingProfileVersion] | dict:
+    """Open the file, pick the profile and stage every row; the job's answer if it stops early.
+
+    Every problem with the file's content is raised (IngestError, or what a parser raised).
+    """
+    parsed = open_source(stream)
+    upload.file_format = parsed.format
+    upload.headers = list(parsed.headers)
+    version = choose_profile(upload.partner_id, parsed.headers)
+    if version is None:
+        parsed.close()
+        upload.status = UploadStatus.NEEDS_MAPPING
+        audit.record("upload.needs_mapping", subject=upload, details={"headers": upload.headers})
+        db.session.commit()
+        return {"upload_id": upload.id, "status": upload.status.value}
+    profile = MappingProfile.from_json_dict(version.profile)
+    if profile.sheet and parsed.sheet and profile.sheet != parsed.sheet:
+        parsed.close()
+        stream.seek(0)
+        parsed = open_source(stream, sheet=profile.sheet)
+    upload.mapping_profile_id = version.id
+    upload.sheet = parsed.sheet
+    with parsed:
+        if not parsed.has_rows():
+            raise IngestError("The file has a header row but no line items.")
+        staged = _stage_all(upload, parsed, profile)
+        upload.notes = list(parsed.notes) or None
+    return staged, version
 
 
 def _stage_all(upload: Upload, parsed, profile: MappingProfile) -> int:

@@ -9,14 +9,13 @@ from typing import BinaryIO
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import iterparse
 
+from portal.ingest import limits
 from portal.ingest.formats.base import IngestError
 
-MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
-MAX_COMPRESSION_RATIO = 100
-# Tiny members (styles, rels) legitimately compress very well; they cannot be bombs, so the ratio
-# rule only applies from this size up.
-RATIO_MIN_BYTES = 1024 * 1024
-MAX_MEMBERS = 10_000
+MAX_UNCOMPRESSED_BYTES = limits.MAX_UNCOMPRESSED_BYTES
+MAX_COMPRESSION_RATIO = limits.MAX_COMPRESSION_RATIO
+RATIO_MIN_BYTES = limits.RATIO_MIN_BYTES
+MAX_MEMBERS = limits.MAX_ZIP_MEMBERS
 
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
 _FORBIDDEN = (b"<!doctype", b"<!entity")

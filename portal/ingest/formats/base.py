@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import BinaryIO, Protocol
 
+from portal.ingest import limits
+
 UNSUPPORTED_FORMAT = "This file is not a supported format (CSV, XLSX, JSON, DOCX)."
 
 
@@ -141,9 +143,15 @@ def clean_headers(raw: list[str], *, column_name: Callable[[int], str]) -> list[
 
     Duplicate headers would make two columns share one dict key and lose a value silently.
     """
-    headers = [h.strip().lstrip("\ufeff").strip() for h in raw]
+    end = len(raw)
+    while end and not raw[end - 1].strip():
+        end -= 1
+    if end > limits.MAX_COLUMNS:
+        raise IngestError(limits.too_many_columns(end))
+    headers = [h.strip().lstrip("\ufeff").strip() for h in raw[:end]]
     while headers and not headers[-1]:
         headers.pop()
+    check_header_lengths(headers)
     seen: dict[str, int] = {}
     for index, header in enumerate(headers):
         if not header:
@@ -156,6 +164,27 @@ def clean_headers(raw: list[str], *, column_name: Callable[[int], str]) -> list[
             )
         seen[key] = index
     return headers
+
+
+def check_header_lengths(headers: list[str]) -> None:
+    """Refuse a column name or a header row longer than the limits (see limits.py)."""
+    for header in headers:
+        if len(header) > limits.MAX_HEADER_CHARS:
+            raise IngestError(limits.header_too_long(header, len(header)))
+    total = sum(map(len, headers))
+    if total > limits.MAX_HEADER_ROW_CHARS:
+        raise IngestError(limits.header_row_too_long(total))
+
+
+def check_cells(values, row: int | str) -> None:  # type: ignore[no-untyped-def]
+    """Refuse a row with a cell longer than limits.MAX_CELL_CHARS, or holding a NUL, naming the row.
+
+    A NUL is never text a person typed, and PostgreSQL cannot store it.
+    """
+    if values and max(map(len, values)) > limits.MAX_CELL_CHARS:
+        raise IngestError(limits.cell_too_long(row))
+    if "\x00" in "".join(values):
+        raise IngestError(f"Row {row} holds a NUL character, which text never contains; is it a binary file?")
 
 
 def number_column(index: int) -> str:

@@ -13,10 +13,12 @@ from typing import BinaryIO
 from charset_normalizer import from_bytes
 from charset_normalizer.utils import is_multi_byte_encoding
 
+from portal.ingest import limits
 from portal.ingest.formats.base import (
     IngestError,
     ParsedFile,
     SourceRow,
+    check_cells,
     clean_headers,
     number_column,
 )
@@ -25,9 +27,9 @@ HEAD_BYTES = 64 * 1024
 DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 SNIFF_RECORDS = 50
-# csv's default 128 KB per field would let one unbalanced quote swallow much of a file before failing;
-# a real cell is far shorter.
-MAX_FIELD_CHARS = 32 * 1024
+MAX_FIELD_CHARS = limits.MAX_CELL_CHARS
+# How far a too-wide header is read to count its columns for the message.
+HEADER_COUNT_MAX_BYTES = 64 * 1024 * 1024
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -150,6 +152,68 @@ def _sample_records(sample: str, delimiter: str) -> list[list[str]]:
     return records
 
 
+def _check_header_size(
+    sample: str, delimiter: str, *, complete: bool, stream: BinaryIO, encoding: str
+) -> None:
+    """Refuse a header row that does not end within the head sample, before the reader takes it whole.
+
+    A header within the limits (limits.MAX_HEADER_ROW_CHARS of names, limits.MAX_COLUMNS columns)
+    always ends well inside the sample; one that does not would otherwise be read in full (a 10 MB
+    line of a million columns) before its columns could be counted.
+    """
+    if complete:
+        return
+    consumed = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal consumed
+        for line in io.StringIO(sample, newline=""):
+            consumed += len(line)
+            yield line
+
+    reader = csv.reader(lines(), delimiter=delimiter)
+    record: list[str] = []
+    try:
+        for record in reader:
+            if any(cell.strip() for cell in record):
+                break
+    except csv.Error:
+        record = []
+    if consumed < len(sample):
+        return  # the header ended inside the sample: clean_headers() checks it exactly
+    columns = len(record) if record else sample.count(delimiter) + 1
+    if columns > limits.MAX_COLUMNS:
+        exact = _count_first_line_columns(stream, delimiter, encoding)
+        raise IngestError(limits.too_many_columns(exact or columns, at_least=exact is None))
+    raise IngestError(limits.header_row_too_long(len(sample), at_least=True))
+
+
+def _count_first_line_columns(stream: BinaryIO, delimiter: str, encoding: str) -> int | None:
+    """The first line's column count, for the message, when it is plain (no quotes, ASCII-compatible).
+
+    Counts bytes in chunks, so a 10 MB header of a million columns costs milliseconds, not a
+    million strings; the stream's position is restored.
+    """
+    if not codecs.lookup(encoding).name.startswith(("utf-8", "cp", "iso8859", "latin", "ascii")):
+        return None
+    start = stream.tell()
+    separator, count = delimiter.encode("ascii"), 1
+    try:
+        for _ in range(HEADER_COUNT_MAX_BYTES // HEAD_BYTES):
+            chunk = stream.read(HEAD_BYTES)
+            if not chunk:
+                return count
+            line, newline, _rest = chunk.partition(b"\n")
+            if b'"' in line:
+                return None
+            count += line.count(separator)
+            if newline:
+                return count
+        return None
+    finally:
+        stream.seek(start)
+
+
 def _trim(record: list[str]) -> list[str]:
     end = len(record)
     while end and not record[end - 1].strip():
@@ -183,6 +247,9 @@ class DelimitedParser:
         except UnicodeDecodeError as exc:
             raise IngestError(f"Could not decode the file as text ({encoding}): {exc.reason}.") from exc
         delimiter = _sniff_delimiter(sample.lstrip("\ufeff"), complete=complete)
+        _check_header_size(
+            sample.lstrip("\ufeff"), delimiter, complete=complete, stream=stream, encoding=encoding
+        )
 
         text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
         reader = csv.reader(text, delimiter=delimiter, strict=True)
@@ -242,11 +309,7 @@ class _ReaderState:
                 ) from exc
             except csv.Error as exc:
                 raise IngestError(f"Row {previous + 1} could not be read: {exc}.") from exc
-            if record and max(map(len, record)) > MAX_FIELD_CHARS:
-                raise IngestError(
-                    f"Row {previous + 1} has a cell longer than {MAX_FIELD_CHARS} characters "
-                    "(often an unbalanced quote)."
-                )
+            check_cells(record, previous + 1)
             if any(map(str.strip, record)):
                 return previous + 1, record
             previous = self.reader.line_num  # type: ignore[attr-defined]

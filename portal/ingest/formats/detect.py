@@ -4,12 +4,20 @@ detect_format takes a seekable binary stream because telling XLSX from DOCX need
 from __future__ import annotations
 
 import codecs
+import csv
 import shutil
+import sqlite3
 import tempfile
 import zipfile
+import zlib
+from collections.abc import Iterator
 from typing import BinaryIO
 
-from portal.ingest.formats.base import UNSUPPORTED_FORMAT, IngestError, ParsedFile, Parser
+import psycopg
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DataError, SQLAlchemyError
+
+from portal.ingest.formats.base import UNSUPPORTED_FORMAT, IngestError, ParsedFile, Parser, SourceRow
 from portal.ingest.formats.delimited import HEAD_BYTES, detect_encoding
 from portal.ingest.formats.delimited import PARSER as DELIMITED
 from portal.ingest.formats.docx import PARSER as DOCX
@@ -92,6 +100,71 @@ def _mostly_control(text: str) -> bool:
 
 
 def open_source(stream: BinaryIO, *, sheet: str | None = None) -> ParsedFile:
-    """Detect the format and open the file; use ParsedFile.has_rows() to spot header-only files."""
+    """Detect the format and open the file; use ParsedFile.has_rows() to spot header-only files.
+
+    Whatever a parser raises while reading the file (csv.Error, UnicodeError, a damaged zip,
+    RecursionError, MemoryError, a library's own error ...) comes out as an IngestError naming the
+    row, here and while the rows are read, so a hostile file can only ever fail its upload. Only
+    failures of the machine itself (see is_infrastructure_error) pass through, to be retried.
+    """
     stream = ensure_seekable(stream)
-    return detect_format(stream).open(stream, sheet=sheet)
+    try:
+        parsed = detect_format(stream).open(stream, sheet=sheet)
+    except Exception as exc:
+        raise as_ingest_error(exc, None) from exc
+    parsed.rows = _guarded(parsed.rows)
+    return parsed
+
+
+def _guarded(rows: Iterator[SourceRow]) -> Iterator[SourceRow]:
+    last = None
+    try:
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise as_ingest_error(exc, last) from exc
+            last = row.number
+            yield row
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """A failure of the database, Redis, storage or the network: worth retrying, unlike the file."""
+    if isinstance(exc, (DataError, psycopg.DataError, sqlite3.DataError)):
+        return False  # a value from the file the database refused
+    if isinstance(
+        exc, (SQLAlchemyError, psycopg.Error, sqlite3.Error, RedisError, ConnectionError, TimeoutError)
+    ):
+        return True
+    if isinstance(exc, OSError) and exc.errno is not None:  # a real system call failed (EIO, ENOSPC)
+        return True
+    return type(exc).__module__.startswith(("botocore.", "boto3.", "urllib3."))
+
+
+def as_ingest_error(exc: Exception, last_row: int | None) -> Exception:
+    """The IngestError to show for `exc` raised while reading a file; `exc` itself if it is not the file's."""
+    if isinstance(exc, IngestError) or is_infrastructure_error(exc):
+        return exc
+    where = "The file" if last_row is None else f"The file could be read up to row {last_row}, then it"
+    if isinstance(exc, RecursionError):
+        return IngestError(f"{where} is nested too deeply to read.")
+    if isinstance(exc, MemoryError):
+        return IngestError(f"{where} needs more memory to read than an upload may use.")
+    if isinstance(exc, UnicodeError):
+        return IngestError(f"{where} is not valid text in its encoding; save it as UTF-8.")
+    if isinstance(exc, (zipfile.BadZipFile, zlib.error, EOFError)):
+        return IngestError(f"{where} is damaged: {_short(exc)}.")
+    if isinstance(exc, csv.Error):
+        return IngestError(f"{where} could not be read: {_short(exc)}.")
+    return IngestError(f"{where} could not be read ({type(exc).__name__}: {_short(exc)}).")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip() or "no details"
+    return text if len(text) <= 200 else text[:200] + "…"

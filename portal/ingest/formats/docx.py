@@ -15,6 +15,7 @@ from portal.ingest.formats.base import (
     IngestError,
     ParsedFile,
     SourceRow,
+    check_cells,
     clean_headers,
     is_totals_row,
     number_column,
@@ -66,6 +67,10 @@ class DocxParser:
             document = docx.Document(stream)
         except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
             raise IngestError(f"Could not open the Word document: {exc}.") from exc
+        except Exception as exc:  # a damaged package makes python-docx fail in its own ways
+            raise IngestError(
+                f"Could not open the Word document: it is damaged ({type(exc).__name__}: {exc})."
+            ) from exc
         table = pick_table(list(document.tables))
         if table is None:
             raise IngestError("The Word document has no table of line items.")
@@ -91,6 +96,7 @@ class DocxParser:
                 continue
             if _has_merged_cells(row):
                 raise IngestError(f"Row {number} of the table has merged cells; unmerge them.")
+            check_cells(values, number)
             extra = [i for i in range(len(headers), len(values)) if values[i].strip()]
             if extra or len(values) < len(headers):
                 raise IngestError(

@@ -11,12 +11,12 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from portal.ingest.formats.base import IngestError, ParsedFile, SourceRow
+from portal.ingest import limits
+from portal.ingest.formats.base import IngestError, ParsedFile, SourceRow, check_cells, check_header_lengths
 from portal.ingest.formats.delimited import HEAD_BYTES, detect_encoding
 
-# A JSON array is loaded whole (the stdlib has no streaming parser); this bounds the memory used.
-MAX_ARRAY_BYTES = 50 * 1024 * 1024
-MAX_LINE_CHARS = 1024 * 1024
+MAX_ARRAY_BYTES = limits.MAX_JSON_ARRAY_BYTES
+MAX_LINE_CHARS = limits.MAX_JSON_LINE_CHARS
 
 
 class _DuplicateKey(Exception):
@@ -54,6 +54,13 @@ def _first_char(head: bytes) -> str:
     return text[:1]
 
 
+def _check_headers(headers: list[str]) -> list[str]:
+    if len(headers) > limits.MAX_COLUMNS:
+        raise IngestError(limits.too_many_columns(len(headers)))
+    check_header_lengths(headers)
+    return headers
+
+
 def _cells(obj: object, label: str) -> dict[str, str]:
     if not isinstance(obj, dict):
         raise IngestError(f"{label} is not an object with named fields.")
@@ -69,6 +76,9 @@ def _cells(obj: object, label: str) -> dict[str, str]:
             cells[key.strip()] = "true" if value else "false"
         else:
             cells[key.strip()] = str(value)
+    if len(cells) > limits.MAX_COLUMNS:
+        raise IngestError(f"{label} has {len(cells):,} fields; at most {limits.MAX_COLUMNS} are read.")
+    check_cells(list(cells.values()), label.removeprefix("Row "))
     return cells
 
 
@@ -109,12 +119,14 @@ class JsonParser:
             raise IngestError(f"Could not decode the file as text: {exc.reason}.") from exc
         except _DuplicateKey as exc:
             raise IngestError(f"An object in the JSON array has the field '{exc.key}' twice.") from exc
+        except RecursionError as exc:
+            raise IngestError(limits.nested_too_deep("The JSON file")) from exc
         except ValueError as exc:
             raise IngestError(f"The file is not valid JSON: {exc}.") from exc
         if not isinstance(data, list):
             raise IngestError("The JSON file must hold an array of objects.")
         rows = [SourceRow(number=i, cells=_cells(obj, f"Row {i}")) for i, obj in enumerate(data, start=1)]
-        headers = list(dict.fromkeys(key for row in rows for key in row.cells))
+        headers = _check_headers(list(dict.fromkeys(key for row in rows for key in row.cells)))
         filled = (SourceRow(r.number, {h: r.cells.get(h, "") for h in headers}) for r in rows)
         return ParsedFile(headers=headers, rows=filled, format=self.name)
 
@@ -125,7 +137,7 @@ class JsonParser:
             first = next(lines)
         except StopIteration:
             return ParsedFile(headers=[], rows=iter(()), format="jsonl")
-        headers = list(first.cells)
+        headers = _check_headers(list(first.cells))
         return ParsedFile(headers=headers, rows=self._fill(first, lines, headers), format="jsonl")
 
     @staticmethod
@@ -156,6 +168,8 @@ class JsonParser:
                     obj = _DECODER.decode(line)
                 except _DuplicateKey as exc:
                     raise IngestError(f"{label} has the field '{exc.key}' twice.") from exc
+                except RecursionError as exc:
+                    raise IngestError(limits.nested_too_deep(label)) from exc
                 except ValueError as exc:
                     raise IngestError(
                         f"{label} is not a valid JSON object ({exc}); JSON Lines needs one object per line."

@@ -16,6 +16,7 @@ from portal.ingest.formats.base import (
     ParsedFile,
     SourceRow,
     cell_text,
+    check_cells,
     clean_headers,
     is_totals_row,
 )
@@ -65,6 +66,10 @@ class XlsxParser:
             workbook = load_workbook(stream, read_only=True, data_only=True)
         except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
             raise IngestError(f"Could not open the Excel workbook: {exc}.") from exc
+        except Exception as exc:  # a damaged package makes openpyxl fail in its own ways
+            raise IngestError(
+                f"Could not open the Excel workbook: it is damaged ({type(exc).__name__}: {exc})."
+            ) from exc
         try:
             worksheet = self._pick_sheet(workbook, sheet)
             # Writers sometimes record a wrong <dimension>; trusting it would silently cut rows off.
@@ -123,6 +128,7 @@ class XlsxParser:
                     if is_totals_row(values):
                         notes.append(f"Row {number} was skipped as a totals row.")
                         continue
+                    check_cells(values, number)
                     extra = [i for i in range(len(headers), len(values)) if values[i].strip()]
                     if extra:
                         raise IngestError(
