@@ -101,9 +101,15 @@ def test_logout_when_get_is_not_allowed(client, auth, tenants):
 
 
 def test_session_when_idle_too_long_expires(app, client, auth, tenants):
+    from datetime import timedelta
+
+    from portal.models import UserSession
+
     auth.login()
-    with client.session_transaction() as session:
-        session["last_seen"] -= app.config["SESSION_IDLE_MINUTES"] * 60 + 5
+    with app.app_context():
+        row = db.session.scalar(select(UserSession))
+        row.last_seen_at -= timedelta(minutes=app.config["SESSION_IDLE_MINUTES"], seconds=5)
+        db.session.commit()
     response = client.get("/admin/")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     assert client.get("/admin/").status_code == 302
