@@ -67,7 +67,7 @@ def quarantine_release():
     form = EmptyForm()
     if not form.validate_on_submit():
         return redirect(url_for("admin.quarantine"))
-    customer = db.get_or_404(Customer, parse_id(request.form.get("customer_id")))
+    customer = db.get_or_404(Customer, parse_id(request.form.get("customer_id")) or 0)
     external_id = (request.form.get("external_id") or "").strip()
     choice = request.form.get("employee_id", "")
     try:
