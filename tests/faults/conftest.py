@@ -85,14 +85,12 @@ class Workers:
         return "\n".join(p.read_text()[-3000:] for p in sorted(self.tmp_path.glob("worker*.log")))
 
     def stop_all(self) -> None:
+        # SIGKILL: nothing of a test's worker is worth a warm shutdown (the next test flushes Redis).
         for proc in self.procs:
             if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                    proc.wait(10)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(10)
+                proc.wait(10)
         if self.reached.exists():
             # A horse left hanging (its worker killed without it) must not outlive the test.
             with contextlib.suppress(ProcessLookupError, ValueError):
