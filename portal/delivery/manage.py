@@ -11,7 +11,13 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
 from portal import audit
-from portal.delivery.outbound import plain_http_allowed, redacted_url
+from portal.delivery.outbound import (
+    RefusedURL,
+    UnresolvableHost,
+    check_url,
+    plain_http_allowed,
+    redacted_url,
+)
 from portal.delivery.webhook_secrets import new_webhook_secret
 from portal.extensions import db
 from portal.models import ChannelKind, Customer, DeliveryChannel, User
@@ -32,14 +38,29 @@ def _check_emails(target: str) -> str:
 
 
 def _check_webhook(target: str) -> str:
-    parts = urlsplit(target.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    """The URL as it will be called, refused now for what sending would refuse (outbound.check_url).
+
+    A host that does not resolve at the moment is accepted: DNS may not be set up yet, and every
+    send checks the addresses again.
+    """
+    target = target.strip()
+    try:
+        parts = urlsplit(target)
+        hostname = parts.hostname
+    except ValueError as exc:
+        raise ChannelError(f"target: not a valid URL ({exc})") from exc
+    if parts.scheme not in ("https", "http") or not hostname:
         raise ChannelError("target: a webhook needs an https:// URL")
-    if parts.scheme == "http" and not plain_http_allowed(
-        parts.hostname, current_app.config["WEBHOOK_ALLOWLIST"]
-    ):
+    allowlist = current_app.config["WEBHOOK_ALLOWLIST"]
+    if parts.scheme == "http" and not plain_http_allowed(hostname, allowlist):
         raise ChannelError("target: webhooks must use https (plain http only for hosts in WEBHOOK_ALLOWLIST)")
-    return target.strip()
+    try:
+        check_url(target, allowlist)
+    except RefusedURL as exc:
+        raise ChannelError(f"target: {exc}") from exc
+    except UnresolvableHost:
+        pass
+    return target
 
 
 def add_channel(
