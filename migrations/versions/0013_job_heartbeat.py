@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0013_job_heartbeat'
-down_revision = '0011_user_sessions'
+down_revision = '0012_audit_anchor'
 branch_labels = None
 depends_on = None
 

@@ -148,4 +148,26 @@ def _chain_new_events(session: Session, flush_context, instances) -> None:
         e.hash = prev_hash = event_hash(event_fields(e))
 
 
-__all__ = ["AuditEvent", "GENESIS_HASH", "canonical", "event_hash", "event_fields"]
+class AuditAnchor(db.Model):
+    """A chain head a verification vouched for, signed with the app's key (see portal/audit.py).
+
+    Kept in the database so that it survives a Redis restart: events cut off the end of the chain
+    since then are found by the next verification. `signature` is HMAC-SHA256 over the other
+    values with SECRET_KEY, so a row written by hand (without the key) is reported as forged.
+    """
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    head_seq: Mapped[int] = mapped_column(BigInteger)
+    head_event_id: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    event_count: Mapped[int] = mapped_column(BigInteger)
+    verified_at = mapped_column(UTCDateTime, nullable=False)
+    signature: Mapped[str] = mapped_column(String(64))
+
+    def __repr__(self) -> str:
+        return f"<AuditAnchor {self.id} seq={self.head_seq} count={self.event_count}>"
+
+
+__all__ = ["AuditAnchor", "AuditEvent", "GENESIS_HASH", "canonical", "event_hash", "event_fields"]
