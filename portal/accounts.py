@@ -138,8 +138,6 @@ def create_user(
     role_value = _choice(Role, role, "role")
     if len(password) < MIN_PASSWORD:
         raise ValidationError("password", f"must be at least {MIN_PASSWORD} characters")
-    if problem := password_problem(password, email=email):
-        raise ValidationError("password", problem)
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
         raise ValidationError("email", f"a user with email {email} already exists")
     partner = customer = None
@@ -157,6 +155,8 @@ def create_user(
             raise ValidationError("customer", f"no customer with code {customer_code!r}")
     elif partner_slug or customer_code:
         raise ValidationError("role", "an admin belongs to no partner or customer")
+    if problem := password_problem(password, email=email):
+        raise ValidationError("password", problem)
     user = User(email=email, name=name.strip(), role=role_value, partner=partner, customer=customer)
     user.set_password(password)
     db.session.add(user)

@@ -485,7 +485,7 @@ def user_detail(user_id: int):
             if change["after"]:
                 # The user's next request must see the new role and tenant: end their sessions.
                 user.session_version += 1
-                change["sessions_ended"] = sessions.end_all(user, SessionEnd.ROLE_CHANGED)
+                sessions.end_all(user, SessionEnd.ROLE_CHANGED)
                 audit.record("user.role_changed", subject=user, details=change)
                 db.session.commit()
                 flash(f"{user.email} is now {role.value}.", "success")
@@ -511,7 +511,7 @@ def user_sign_out_everywhere(user_id: int):
     user = _user_or_404(user_id)
     if EmptyForm().validate_on_submit():
         keep = current_session() if user.id == current_user.id else None
-        ended = sessions.sign_out_everywhere(user, by=current_user, keep=keep)
+        ended = sessions.sign_out_everywhere(user, by=current_user._get_current_object(), keep=keep)
         db.session.commit()
         plural = "" if ended == 1 else "s"
         flash(f"{user.email} is signed out everywhere ({ended} session{plural} ended).", "success")
@@ -532,7 +532,7 @@ def user_deactivate(user_id: int):
     if form.validate_on_submit():
         user.active = False
         user.session_version += 1  # their password links name the old version: they stop working
-        ended = sessions.end_all(user, SessionEnd.DEACTIVATED)
+        sessions.end_all(user, SessionEnd.DEACTIVATED)
         audit.record(
             "user.deactivated",
             subject=user,
@@ -540,7 +540,6 @@ def user_deactivate(user_id: int):
                 "reason": form.reason.data.strip(),
                 "before": {"active": True},
                 "after": {"active": False},
-                "sessions_ended": ended,
             },
         )
         db.session.commit()

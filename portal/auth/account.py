@@ -61,7 +61,7 @@ def end_session(session_id: int):
         elif sessions.end(row, SessionEnd.ENDED_BY_USER):
             audit.record(
                 "auth.session_ended",
-                subject=current_user,
+                subject=current_user._get_current_object(),
                 details={"session_id": row.id, "reason": SessionEnd.ENDED_BY_USER.value},
             )
             db.session.commit()
@@ -74,7 +74,8 @@ def end_session(session_id: int):
 def end_other_sessions():
     """Sign out everywhere but here."""
     if EmptyForm().validate_on_submit():
-        ended = sessions.sign_out_everywhere(current_user, by=current_user, keep=current_session())
+        user = current_user._get_current_object()
+        ended = sessions.sign_out_everywhere(user, by=user, keep=current_session())
         db.session.commit()
         plural = "" if ended == 1 else "s"
         flash(f"{ended} other session{plural} ended." if ended else "No other session was open.", "success")
