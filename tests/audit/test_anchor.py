@@ -152,3 +152,22 @@ def test_verify_now_button_when_tail_cut_off_after_redis_flushed_shows_missing_e
     _sql(app, "DELETE FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)")
     html = client.post("/admin/audit/verify", follow_redirects=True).get_data(as_text=True)
     assert "are missing: the anchor of" in html
+
+
+def test_anchor_resign_when_secret_key_rotated_makes_verify_pass_again(app, audit_runner):
+    _make_events(app, 3)
+    audit_runner.invoke(args=["audit", "verify"])
+    app.config["SECRET_KEY"] = "a-rotated-secret-key"
+    assert "has an invalid signature" in audit_runner.invoke(args=["audit", "verify"]).output
+    result = audit_runner.invoke(args=["audit", "anchor", "--resign"])
+    assert result.exit_code == 0 and result.output.startswith("event seq 3 ")
+    assert audit_runner.invoke(args=["audit", "verify"]).output.strip() == "ok 3 events"
+
+
+def test_anchor_resign_when_tail_cut_off_still_reports_missing_events(app, audit_runner):
+    _make_events(app, 3)
+    audit_runner.invoke(args=["audit", "verify"])
+    app.config["SECRET_KEY"] = "a-rotated-secret-key"
+    _sql(app, "DELETE FROM audit_events WHERE seq = 3")
+    result = audit_runner.invoke(args=["audit", "anchor", "--resign"])
+    assert result.exit_code == 1 and "events after #2 are missing" in result.output
