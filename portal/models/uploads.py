@@ -149,14 +149,12 @@ def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def _parse_retry_reason(upload: Upload) -> str | None:
-    """Why the parse job is being tried again ("the worker running it stopped"), if it is."""
+def _parse_job(upload: Upload):
     if not upload.job_id:
         return None
-    from portal.models.jobs import JobRecord
+    from portal.models.jobs import JobRecord  # models.jobs is a sibling model module; kept lazy
 
-    record = db.session.get(JobRecord, upload.job_id)
-    return record.retry_reason if record is not None else None
+    return db.session.get(JobRecord, upload.job_id)
 
 
 def status_summary(upload: Upload) -> StatusSummary:
@@ -168,7 +166,16 @@ def status_summary(upload: Upload) -> StatusSummary:
     """
     status = upload.status
     if status in (UploadStatus.RECEIVED, UploadStatus.PARSING):
-        reason = _parse_retry_reason(upload)
+        job = _parse_job(upload)
+        if job is not None and job.status.value == "failed":
+            # Not the file: the database, storage or queue failed on every attempt. Nothing was
+            # imported; an administrator can run the job again from Admin -> Jobs.
+            return StatusSummary(
+                f"Parsing stopped after {job.attempts} attempts (a problem on our side, not in the file); "
+                "nothing was imported, and an administrator can try it again",
+                "danger",
+            )
+        reason = job.retry_reason if job is not None else None
         if reason:
             return StatusSummary(f"Parsing again after {reason}…", "neutral")
         return StatusSummary("Parsing…", "neutral")

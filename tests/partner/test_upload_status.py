@@ -278,3 +278,19 @@ def test_upload_post_over_size_limit_with_csrf_on_answers_413_at_the_form(app, p
     assert response.status_code == 413
     assert 'id="upload-errors"' in page and "The file is too large: the limit is 0 MB." in page
     assert 'name="files"' in page  # the form, to choose another file
+
+
+def test_status_summary_when_parse_job_failed_for_good_says_parsing_stopped(app, partner_client):
+    from portal.models import JobRecord, JobStatus
+
+    post_files(partner_client, ("stuck.csv", csv_bytes(ROW1)))
+    with app.app_context():
+        upload = db.session.scalars(select(Upload).order_by(Upload.id.desc())).first()
+        record = db.session.get(JobRecord, upload.job_id)
+        record.status, record.attempts = JobStatus.FAILED, 3  # the database was down on every attempt
+        db.session.commit()
+        summary = status_summary(upload)
+    assert summary.tone == "danger"
+    assert summary.label.startswith("Parsing stopped after 3 attempts")
+    page = partner_client.get(f"/partner/uploads/{upload.id}").data.decode()
+    assert "an administrator can try it again" in page
