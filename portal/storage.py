@@ -25,6 +25,11 @@ class StorageError(Exception):
     pass
 
 
+class StorageUnavailable(StorageError):
+    """The storage could not be written (disk, permissions, S3 unreachable or refusing): nothing was
+    stored, so the caller records nothing that points at the file."""
+
+
 def _check_key(key: str) -> str:
     if not _KEY_RE.match(key) or ".." in key.split("/") or "//" in key:
         raise StorageError(f"invalid storage key {key!r}")
@@ -52,15 +57,21 @@ class LocalStorage:
 
     def put(self, key: str, stream: BinaryIO) -> str:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot write to {self.root}: {exc.strerror or exc}") from exc
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(CHUNK):
                     digest.update(chunk)
                     out.write(chunk)
             os.replace(tmp, path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise StorageUnavailable(f"cannot write to {self.root}: {exc.strerror or exc}") from exc
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -107,9 +118,14 @@ class S3Storage:
                 digest.update(chunk)
                 spool.write(chunk)
             spool.seek(0)
-            self.client.upload_fileobj(
-                spool, self.bucket, self._key(key), ExtraArgs={"Metadata": {"sha256": digest.hexdigest()}}
-            )
+            from botocore.exceptions import BotoCoreError, ClientError  # with boto3, loaded lazily above
+
+            try:
+                self.client.upload_fileobj(
+                    spool, self.bucket, self._key(key), ExtraArgs={"Metadata": {"sha256": digest.hexdigest()}}
+                )
+            except (BotoCoreError, ClientError) as exc:
+                raise StorageUnavailable(f"cannot write to {self.url}: {exc}") from exc
         return digest.hexdigest()
 
     def open(self, key: str) -> BinaryIO:

@@ -99,6 +99,8 @@ def _refused(form: UploadForm, errors: list[tuple[str, int | None]], status: int
         render_template("uploads/index.html", form=form, upload_errors=errors, **_list_context()), status
     )
     response.headers["HX-Replace-Url"] = url_for(_ep("uploads"))
+    if status >= 500:  # htmx does not swap a 5xx answer: the banner carries the reason instead
+        response.headers["HX-Trigger"] = json.dumps({"portal-error": " ".join(m for m, _ in errors)})
     return response
 
 
@@ -134,7 +136,9 @@ def upload_create():
         except pipeline.UploadRefused as exc:
             db.session.rollback()
             refused.append((str(exc), exc.existing.id if exc.existing else None))
-            if exc.existing is not None:
+            if exc.unavailable:
+                status = 503
+            elif exc.existing is not None and status != 503:
                 status = 409
             continue
         db.session.commit()

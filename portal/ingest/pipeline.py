@@ -53,7 +53,7 @@ from portal.models import (
 )
 from portal.models.base import UTCDateTime, utcnow
 from portal.models.uploads import ACTIVE_STATUSES, SUPERSEDABLE_STATUSES
-from portal.storage import get_storage
+from portal.storage import StorageUnavailable, get_storage
 
 CHUNK_ROWS = 5000
 STAGED_COLUMNS = (
@@ -79,11 +79,13 @@ log = logging.getLogger(__name__)
 
 
 class UploadRefused(ValueError):
-    """The file was not accepted at the door; `existing` is the earlier identical upload, if any."""
+    """The file was not accepted at the door; `existing` is the earlier identical upload, if any;
+    `unavailable` when the refusal is ours (storage down), not the file's."""
 
-    def __init__(self, message: str, existing: Upload | None = None):
+    def __init__(self, message: str, existing: Upload | None = None, *, unavailable: bool = False):
         super().__init__(message)
         self.existing = existing
+        self.unavailable = unavailable
 
 
 class UploadStateError(ValueError):
@@ -132,7 +134,15 @@ def receive_upload(
         )
     stream.seek(0)
     key = f"uploads/{partner.id}/{uuid.uuid4().hex}/original"
-    stored_sha = get_storage().put(key, stream)
+    try:
+        stored_sha = get_storage().put(key, stream)
+    except StorageUnavailable as exc:
+        log.error("upload of %s not stored: %s", display_name(filename), exc)
+        raise UploadRefused(
+            f"{display_name(filename)} could not be stored: our file storage is not reachable right now. "
+            "Nothing was uploaded; please try again in a few minutes.",
+            unavailable=True,
+        ) from exc
     if stored_sha != sha256:  # the stream changed under us: refuse rather than import unknown bytes
         raise UploadRefused(f"{display_name(filename)} changed while it was being stored; please retry.")
     upload = Upload(
