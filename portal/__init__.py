@@ -35,8 +35,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
 
-    from portal import auth, cli, cli_audit, delivery, errors, inputs, jobs, storage, web
+    from portal import auth, cli, delivery, errors, jobs, web
+    from portal.cli import audit as cli_audit
+    from portal.core import storage
     from portal.extensions import csrf, db, limiter, login_manager, migrate
+    from portal.web import inputs
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)

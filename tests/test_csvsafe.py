@@ -2,7 +2,7 @@
 
 import pytest
 
-from portal.csvsafe import safe_cell
+from portal.core.csvsafe import safe_cell
 
 
 @pytest.mark.parametrize("number", ["-75.00", "+1", "-1,234.50", "12"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.mail import Attachment, MailError, render_mail, send_mail
+from portal.core.mail import Attachment, MailError, render_mail, send_mail
 
 URL = "http://portal.test/customer/invoices/42"
 INVOICE = {

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from portal.storage import LocalStorage, S3Storage, StorageError, storage_from_url
+from portal.core.storage import LocalStorage, S3Storage, StorageError, storage_from_url
 
 CONTENT = b"Student ID,Amount\n1,100.00\n" * 100
 

@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
+from portal.core.tenancy import get_or_404, scoped
 from portal.extensions import db
 from portal.models import AuditEvent, Employee, User
-from portal.tenancy import get_or_404, scoped
 
 
 def _user(email):

@@ -27,12 +27,12 @@ from flask import (
 )
 from sqlalchemy import String, cast, false, func, or_, select
 
-from portal import audit
 from portal.admin import bp
 from portal.auth.forms import EmptyForm
-from portal.csvsafe import safe_cell
+from portal.core import audit
+from portal.core.csvsafe import safe_cell
+from portal.core.money import format_money
 from portal.extensions import db
-from portal.inputs import MAX_SEQ, int_arg, parse_date, parse_id
 from portal.models import (
     AuditEvent,
     Customer,
@@ -46,7 +46,7 @@ from portal.models import (
     Upload,
     User,
 )
-from portal.money import format_money
+from portal.web.inputs import MAX_SEQ, int_arg, parse_date, parse_id
 
 PAGE_SIZE = 50
 FILTERS = (

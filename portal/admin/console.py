@@ -14,7 +14,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
-from portal import accounts, audit, jobs
+from portal import accounts, jobs
+from portal.accounts.roster import RosterFileError, import_roster
 from portal.admin import bp
 from portal.admin.console_forms import (
     NONE,
@@ -28,9 +29,9 @@ from portal.admin.console_forms import (
 )
 from portal.auth import current_session, sessions
 from portal.auth.password import INVITE, send_password_mail
+from portal.core import audit
+from portal.core.mail import MailError
 from portal.extensions import db
-from portal.inputs import page_arg
-from portal.mail import MailError
 from portal.models import (
     Customer,
     CustomerKind,
@@ -44,8 +45,8 @@ from portal.models import (
 )
 from portal.models.base import utcnow
 from portal.models.sessions import SessionEnd
-from portal.roster import RosterFileError, import_roster
-from portal.upload_forms import EmptyForm
+from portal.web.inputs import page_arg
+from portal.web.upload_forms import EmptyForm
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50

@@ -8,11 +8,9 @@ from flask import abort, current_app, flash, make_response, redirect, render_tem
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from portal import invoice_views, jobs
+from portal import jobs
 from portal.admin import bp
 from portal.extensions import db
-from portal.inputs import InputError, page_arg, parse_id, parse_period
-from portal.invoice_forms import GenerateForm, ReasonForm
 from portal.invoicing import disputes, lifecycle, queries
 from portal.invoicing.build import run_period
 from portal.invoicing.periods import Period
@@ -31,7 +29,10 @@ from portal.models import (
     LineItem,
 )
 from portal.models.base import utcnow
-from portal.upload_forms import EmptyForm
+from portal.web import invoices as invoice_views
+from portal.web.inputs import InputError, page_arg, parse_id, parse_period
+from portal.web.invoice_forms import GenerateForm, ReasonForm
+from portal.web.upload_forms import EmptyForm
 
 PAGE_SIZE = 50
 RESOLVE_LIMIT = 2000

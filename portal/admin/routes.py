@@ -4,14 +4,15 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from portal import accounts, audit
+from portal import accounts
 from portal.admin import bp
+from portal.core import audit
 from portal.extensions import db
 from portal.ingest import pipeline
-from portal.inputs import parse_id
 from portal.models import AuditEvent, Customer, Employee, JobRecord, JobStatus, Partner, User
-from portal.upload_forms import EmptyForm
-from portal.upload_views import register_mapping_views, register_upload_views
+from portal.web.inputs import parse_id
+from portal.web.upload_forms import EmptyForm
+from portal.web.uploads import register_mapping_views, register_upload_views
 
 register_upload_views(bp, list_rule="/uploads")
 register_mapping_views(bp, prefix="/partners/<id:partner_id>")
@@ -78,7 +79,7 @@ def quarantine_release():
             employee = Employee(customer_id=customer.id, external_id=external_id, name=name)
             db.session.add(employee)
             db.session.flush()
-            from portal import audit
+            from portal.core import audit
 
             audit.record(
                 "employee.created",

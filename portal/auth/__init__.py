@@ -99,8 +99,8 @@ def init_app(app) -> None:
         A cookie of an ended session makes the request anonymous, so a page answers with the login
         page and a POST changes nothing (the view's login check refuses it).
         """
-        from portal import audit
         from portal.auth import sessions
+        from portal.core import audit
 
         if request.endpoint == "static" or "_user_id" not in session:
             return None

@@ -13,13 +13,14 @@ from sqlalchemy import func, select
 from wtforms import EmailField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-from portal import audit, jobs
+from portal import jobs
 from portal.accounts import MIN_PASSWORD
 from portal.auth import bp, sessions
 from portal.auth.password_policy import password_problem
 from portal.auth.tokens import INVITE, MAX_AGE, RESET, TokenError, password_url, read_token
+from portal.core import audit
+from portal.core.mail import render_mail, send_mail
 from portal.extensions import db, limiter
-from portal.mail import render_mail, send_mail
 from portal.models.sessions import SessionEnd
 from portal.models.users import User
 

@@ -9,9 +9,9 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
-from portal import audit
 from portal.auth import SESSION_TOKEN_KEY, bp, current_session, home_url_for, sessions
 from portal.auth.forms import EmptyForm, LoginForm
+from portal.core import audit
 from portal.errors import error_response
 from portal.extensions import db, limiter
 from portal.models.base import utcnow

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from portal import audit
+from portal.core import audit
 from portal.extensions import db
 from portal.models.base import utcnow
 from portal.models.sessions import SessionEnd, UserSession

@@ -8,10 +8,10 @@ from __future__ import annotations
 from flask import render_template
 from flask_login import current_user
 
-from portal.audit import subject_trail
+from portal.core.audit import subject_trail
+from portal.core.tenancy import get_or_404
 from portal.customer import bp
 from portal.models import Invoice
-from portal.tenancy import get_or_404
 
 
 @bp.route("/invoices/<id:invoice_id>/trail")

@@ -23,14 +23,14 @@ from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
+from portal.core.mail import Attachment, MailError, send_mail
+from portal.core.money import to_decimal
+from portal.core.storage import StorageError, get_storage
 from portal.delivery.outbound import RefusedURL, Target, UnresolvableHost, check_url
 from portal.delivery.webhook_secrets import signing_secrets
 from portal.extensions import db
-from portal.mail import Attachment, MailError, send_mail
 from portal.models import ChannelKind, Delivery, DeliveryChannel, Invoice, InvoiceDocument, Role, User
 from portal.models.base import utcnow
-from portal.money import to_decimal
-from portal.storage import StorageError, get_storage
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from portal import audit, jobs
+from portal import jobs
+from portal.core import audit
 from portal.delivery.channels import KINDS, AttemptResult, attempt, channel_for
 from portal.extensions import db
 from portal.invoicing.lifecycle import InvoiceStateError, lock, mark_delivered

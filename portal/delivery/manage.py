@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
-from portal import audit
+from portal.core import audit
 from portal.delivery.outbound import (
     RefusedURL,
     UnresolvableHost,

@@ -17,7 +17,7 @@ import secrets
 
 from flask import current_app
 
-from portal import audit
+from portal.core import audit
 from portal.delivery.outbound import redacted_url
 from portal.models import ChannelKind, DeliveryChannel, User
 from portal.models.base import utcnow

@@ -20,9 +20,11 @@ from typing import BinaryIO
 
 from sqlalchemy import bindparam, delete, func, select, text, update
 
-from portal import audit, jobs
-from portal.bulk import FLUSH, insert_rows
-from portal.csvsafe import safe_cell
+from portal import jobs
+from portal.core import audit
+from portal.core.bulk import FLUSH, insert_rows
+from portal.core.csvsafe import safe_cell
+from portal.core.storage import StorageUnavailable, get_storage
 from portal.extensions import db
 from portal.ingest.formats.base import IngestError
 from portal.ingest.formats.detect import (
@@ -53,7 +55,6 @@ from portal.models import (
 )
 from portal.models.base import UTCDateTime, utcnow
 from portal.models.uploads import ACTIVE_STATUSES, SUPERSEDABLE_STATUSES
-from portal.storage import StorageUnavailable, get_storage
 
 CHUNK_ROWS = 5000
 STAGED_COLUMNS = (

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, exists, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, jobs
+from portal import jobs
+from portal.core import audit
 from portal.extensions import db
 from portal.invoicing.periods import Period, due_period
 from portal.models import Customer, Invoice, InvoiceRun, InvoiceStatus, LineItem, User

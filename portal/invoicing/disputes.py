@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, select, update
 
-from portal import audit, jobs
+from portal import jobs
+from portal.core import audit
 from portal.extensions import db
 from portal.invoicing.build import base_number, store_totals, with_suffixes
 from portal.invoicing.lifecycle import InvoiceStateError, approve, lock

@@ -1,4 +1,4 @@
-"""Invoice notifications: awaiting approval, reminders, denials; sent as jobs through portal.mail.
+"""Invoice notifications: awaiting approval, reminders, denials; sent as jobs through portal.core.mail.
 
 Each job takes an invoice id, sends at most once per state (it re-checks the state first), and
 records who was told in the audit trail.
@@ -11,12 +11,12 @@ import datetime as dt
 from flask import current_app
 from sqlalchemy import or_, select
 
-from portal import audit
+from portal.core import audit
+from portal.core.mail import render_mail, send_mail
+from portal.core.money import format_money
 from portal.extensions import db
-from portal.mail import render_mail, send_mail
 from portal.models import Invoice, InvoiceStatus, Role, User
 from portal.models.base import utcnow
-from portal.money import format_money
 
 
 def _contacts(customer_id: int) -> list[str]:

@@ -29,7 +29,7 @@ from rq.job import Job
 from rq.registry import StartedJobRegistry
 from sqlalchemy import event, func, select, update
 
-from portal import audit
+from portal.core import audit
 from portal.extensions import db
 from portal.models.base import utcnow
 from portal.models.jobs import JobRecord, JobStatus

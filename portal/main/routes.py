@@ -8,9 +8,9 @@ from sqlalchemy import text
 
 from portal import jobs
 from portal.auth import home_url_for
+from portal.core.storage import get_storage
 from portal.extensions import csrf, db
 from portal.main import bp
-from portal.storage import get_storage
 
 
 @bp.route("/")

@@ -1,8 +1,8 @@
 """The audit trail: who did what, when, to which object, for which tenant, as a hash chain.
 
-Events are only ever inserted (see portal/audit.py). Each carries its chain position `seq`, the
+Events are only ever inserted (see portal/core/audit.py). Each carries its chain position `seq`, the
 hash of the event before it and its own hash over a canonical form of its content, so an edited,
-deleted or inserted row breaks the chain (`portal.audit.verify_chain`).
+deleted or inserted row breaks the chain (`portal.core.audit.verify_chain`).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def _chain_new_events(session: Session, flush_context, instances) -> None:
 
 
 class AuditAnchor(db.Model):
-    """A chain head a verification vouched for, signed with the app's key (see portal/audit.py).
+    """A chain head a verification vouched for, signed with the app's key (see portal/core/audit.py).
 
     Kept in the database so that it survives a Redis restart: events cut off the end of the chain
     since then are found by the next verification. `signature` is HMAC-SHA256 over the other

@@ -46,7 +46,7 @@ class Customer(db.Model):
 class Employee(db.Model):
     __tablename__ = "employees"
     __table_args__ = (UniqueConstraint("customer_id", "external_id"),)
-    # Tenant scoping (see portal/tenancy.py): customers see their own employees only.
+    # Tenant scoping (see portal/core/tenancy.py): customers see their own employees only.
     tenant_columns = {"customer": "customer_id"}
 
     id: Mapped[int] = mapped_column(primary_key=True)

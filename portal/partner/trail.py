@@ -8,10 +8,10 @@ from __future__ import annotations
 from flask import render_template
 from flask_login import current_user
 
-from portal.audit import subject_trail
+from portal.core.audit import subject_trail
+from portal.core.tenancy import get_or_404
 from portal.models import Upload
 from portal.partner import bp
-from portal.tenancy import get_or_404
 
 
 @bp.route("/uploads/<id:upload_id>/trail")

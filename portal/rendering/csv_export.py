@@ -11,10 +11,10 @@ import io
 
 from sqlalchemy import select
 
-from portal.csvsafe import safe_cell
+from portal.core.csvsafe import safe_cell
+from portal.core.money import to_decimal
 from portal.extensions import db
 from portal.models import Employee, Invoice, InvoiceLine, LineItem, Partner, Upload
-from portal.money import to_decimal
 
 # The documented column order; append new columns at the end only, so consumers never break.
 CSV_COLUMNS = (

@@ -14,14 +14,15 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, jobs
+from portal import jobs
+from portal.core import audit
+from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.models import Invoice, InvoiceStatus
 from portal.models.delivery import InvoiceDocument
 from portal.rendering.csv_export import invoice_csv, line_rows
 from portal.rendering.pdf import invoice_html, our_details_from_config
 from portal.rendering.sandbox import render_pdf_capped
-from portal.storage import get_storage
 
 log = logging.getLogger(__name__)
 

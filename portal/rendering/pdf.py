@@ -12,10 +12,10 @@ from itertools import groupby, zip_longest
 
 from flask import current_app, render_template
 
+from portal.core.money import money_formatter
 from portal.extensions import db
 from portal.invoicing import queries
 from portal.models import Invoice
-from portal.money import money_formatter
 from portal.rendering.csv_export import line_rows
 from portal.rendering.pdfa import write_pdfa
 

@@ -9,7 +9,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from portal import accounts, audit
+from portal import accounts
+from portal.core import audit
 from portal.extensions import db
 from portal.invoicing import disputes
 from portal.jobs.workers import drain

@@ -3,7 +3,8 @@ so events cut off the end are found even after Redis lost everything; and its pu
 
 from sqlalchemy import func, select, text
 
-from portal import accounts, audit, jobs
+from portal import accounts, jobs
+from portal.core import audit
 from portal.extensions import db
 from portal.models.audit import AuditAnchor, AuditEvent
 

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from portal import accounts, audit
+from portal import accounts
+from portal.core import audit
 from portal.extensions import db
 from portal.models import AuditEvent
 from portal.models.audit import GENESIS_HASH, event_hash
@@ -180,7 +181,8 @@ def test_cli_verify_when_chain_broken_names_event_and_fails(app, audit_runner):
 def test_verify_when_events_cut_off_the_end_after_a_good_verification_detects_it(app, backend):
     from sqlalchemy import text as sql_text
 
-    from portal import accounts, audit
+    from portal import accounts
+    from portal.core import audit
     from portal.extensions import db
 
     with app.app_context():

@@ -6,7 +6,7 @@ import io
 import pytest
 from sqlalchemy import select
 
-from portal import audit
+from portal.core import audit
 from portal.extensions import db
 from portal.models import AuditEvent, Invoice, Upload
 from tests.conftest import PASSWORD

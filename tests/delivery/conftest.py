@@ -16,11 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
+from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.invoicing.build import run_period
 from portal.invoicing.lifecycle import approve
 from portal.models import ChannelKind, Customer, Delivery, DeliveryChannel, Invoice, InvoiceDocument
-from portal.storage import get_storage
 from tests.invoicing.conftest import billing  # noqa: F401  (the fixture, reused)
 
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\nfake invoice body\x00\xff\n%%EOF\n"

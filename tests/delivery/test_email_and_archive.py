@@ -7,11 +7,11 @@ import io
 
 from sqlalchemy import select
 
+from portal.core.storage import get_storage
 from portal.delivery import archive_key, attempt_delivery, deliver_invoice, redeliver
 from portal.extensions import db
 from portal.jobs.workers import drain
 from portal.models import ChannelKind, DeliveryChannel, DeliveryStatus, Invoice
-from portal.storage import get_storage
 from tests.delivery.conftest import CSV, PDF, add_channel, delivery_for
 
 

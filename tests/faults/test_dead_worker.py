@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal import jobs
+from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -23,7 +24,6 @@ from portal.models import (
     Upload,
     UploadStatus,
 )
-from portal.storage import get_storage
 from tests.faults.conftest import RECOVERY_DEADLINE, job, wait_for
 from tests.invoicing.conftest import billing  # noqa: F401
 from tests.samples import HEADER

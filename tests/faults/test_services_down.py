@@ -15,11 +15,11 @@ import redis
 from sqlalchemy import func, select
 
 from portal import accounts, jobs
+from portal.core.storage import LocalStorage, S3Storage
 from portal.extensions import db
 from portal.invoicing.build import run_period
 from portal.jobs.workers import drain
 from portal.models import Customer, Invoice, InvoiceDocument, JobRecord, LineItem, Upload, UploadStatus
-from portal.storage import LocalStorage, S3Storage
 from tests.conftest import PASSWORD, _free_port
 from tests.samples import ROW1, ROW2, csv_bytes
 

@@ -73,7 +73,7 @@ def test_original_file_is_stored_with_sha256(app, partner):
     result = upload_bytes(app, data)
     with app.app_context():
         upload = db.session.get(Upload, result["upload_id"])
-        from portal.storage import get_storage
+        from portal.core.storage import get_storage
 
         assert get_storage().open(upload.storage_key).read() == data
         import hashlib

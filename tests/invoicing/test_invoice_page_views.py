@@ -155,7 +155,7 @@ def test_invoice_page_when_filter_params_shows_that_view_with_controls_set(app, 
 
 
 def test_invoice_page_when_page_param_shows_that_page(app, contact, invoice_id, monkeypatch):  # noqa: F811
-    from portal import invoice_views
+    from portal.web import invoices as invoice_views
 
     monkeypatch.setattr(invoice_views, "LINES_PAGE", 1)
     html = contact.get(f"/customer/invoices/{invoice_id}?sort=amount&page=2").data.decode()

@@ -337,8 +337,8 @@ def test_dispute_queue_when_invoice_pending_offers_no_resolution(app, client, au
 
 
 def test_employee_breakdown_beyond_shown_lines_says_how_many(app, client, auth, billing, monkeypatch):
-    from portal import invoice_views
     from portal.models import Employee
+    from portal.web import invoices as invoice_views
 
     for day in (3, 4, 5):
         billing.add(100 * day, f"2026-10-0{day}", employee="E3")

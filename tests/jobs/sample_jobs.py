@@ -2,7 +2,7 @@
 
 import time
 
-from portal import audit
+from portal.core import audit
 from portal.extensions import db
 
 CALLS = {"flaky": 0}

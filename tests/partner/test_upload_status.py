@@ -6,11 +6,11 @@ import io
 import pytest
 from sqlalchemy import select
 
-from portal import upload_views
 from portal.extensions import db
 from portal.jobs.workers import drain
 from portal.models import AuditEvent, Upload, UploadStatus
 from portal.models.uploads import status_summary
+from portal.web import uploads as upload_views
 from tests.samples import ROW1, ROW2, csv_bytes
 
 BAD = "E103,Di,ACME,T-4,Tuition,abc,USD,2026-01-15,,"

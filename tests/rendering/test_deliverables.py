@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.models import AuditEvent, Invoice
 from portal.models.delivery import InvoiceDocument
 from portal.rendering import deliverables
 from portal.rendering.deliverables import document_for, render_invoice
-from portal.storage import get_storage
 from tests.rendering.conftest import build_invoice
 
 ROOT = Path(__file__).resolve().parents[2]

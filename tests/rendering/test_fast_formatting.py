@@ -5,7 +5,7 @@ import textwrap
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.money import format_money, money_formatter
+from portal.core.money import format_money, money_formatter
 from portal.rendering.pdf import _wrapped
 
 CURRENCIES = ["USD", "EUR", "GBP", "JPY", "BHD", "CHF", "INR"]

@@ -10,8 +10,8 @@ import logging
 
 import pytest
 
-from portal import audit
 from portal.admin import audit_views
+from portal.core import audit
 from portal.extensions import db
 
 BULK = 1234  # more than two export batches

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 from werkzeug.routing import IntegerConverter
 
-from portal.inputs import IdConverter
+from portal.web.inputs import IdConverter
 from tests.security.expectations import EXPECT, LOGIN, UNCHECKED, Expect
 from tests.security.world import ROLES, World, changed_tables, fill, role_kind, snapshot
 
@@ -114,7 +114,7 @@ def test_no_route_takes_a_plain_int_id(world):
         for name, converter in rule._converters.items()
         if isinstance(converter, IntegerConverter) and not isinstance(converter, IdConverter)
     )
-    assert not plain, "Use <id:...> (portal/inputs.py) for ids in URLs: " + "; ".join(plain)
+    assert not plain, "Use <id:...> (portal/web/inputs.py) for ids in URLs: " + "; ".join(plain)
 
 
 def test_matrix_every_cell_answers_as_declared(matrix):

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from portal import accounts, create_app
+from portal.core.storage import get_storage
 from portal.delivery.manage import add_channel
 from portal.extensions import db
 from portal.ingest import pipeline
@@ -37,7 +38,6 @@ from portal.models import (
     Upload,
     User,
 )
-from portal.storage import get_storage
 from tests.conftest import PASSWORD, _base_config, _truncate_all
 from tests.samples import HEADER, PROFILE
 
@@ -224,7 +224,7 @@ def role_kind(role: str) -> tuple[str, str | None]:
 def snapshot(app: Flask) -> dict[str, list]:
     """Every row of every table, except what reading a page may write: page-view audit events and
     session bookkeeping (last seen)."""
-    from portal.audit import READ_ONLY_ACTIONS
+    from portal.core.audit import READ_ONLY_ACTIONS
 
     state = {}
     with app.app_context():

@@ -392,7 +392,7 @@ def subject_trail(subject, *, user: User) -> list[tuple[AuditEvent, str]]:
 
     Scoped by the tenancy helper, so a customer sees only its own events and a partner its own.
     """
-    from portal.tenancy import scoped
+    from portal.core.tenancy import scoped
 
     events = db.session.scalars(
         scoped(AuditEvent, user)

@@ -29,7 +29,7 @@ def verify(batch: int, anchor_line: str | None) -> None:
 
     An intact chain is anchored: its head is stored, signed with SECRET_KEY, for the next run.
     """
-    from portal.audit import AnchorLine, remember_verification, verify_chain
+    from portal.core.audit import AnchorLine, remember_verification, verify_chain
     from portal.extensions import db
 
     published = None
@@ -62,7 +62,7 @@ def anchor(as_line: bool, resign: bool) -> None:
     With --print, as one line to store outside the database (a ticket, a log service, paper);
     `audit verify --anchor "<line>"` later checks the chain still holds what it vouched for.
     """
-    from portal.audit import latest_anchor, remember_verification, verify_chain
+    from portal.core.audit import latest_anchor, remember_verification, verify_chain
     from portal.extensions import db
 
     if resign:

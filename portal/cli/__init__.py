@@ -16,7 +16,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from portal import accounts, jobs, roster
+from portal import accounts, jobs
+from portal.accounts import roster
 from portal.extensions import db
 from portal.models import Customer, Partner
 
@@ -127,7 +128,7 @@ def create_user(email, role, name, partner_slug, customer_code, password, genera
 @click.option("--if-empty", is_flag=True, help="Do nothing (and say so) if the database has data.")
 def seed_demo(if_empty):
     """Load demo partners, customers with employees, and one user per role; print their logins."""
-    from portal.demo import DemoDataExists, load_demo
+    from portal.accounts.demo import DemoDataExists, load_demo
 
     try:
         logins = load_demo()

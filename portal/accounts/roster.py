@@ -14,7 +14,7 @@ from typing import BinaryIO
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
-from portal import audit
+from portal.core import audit
 from portal.extensions import db
 from portal.models import Customer, Employee
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import Response, make_response, render_template, request, url_for
 from sqlalchemy import func, select
 
-from portal import audit, jobs
+from portal import jobs
+from portal.core import audit
 from portal.extensions import db
-from portal.inputs import id_arg, page_arg
 from portal.invoicing import queries
 from portal.invoicing.disputes import open_disputes
 from portal.models import (
@@ -23,6 +23,7 @@ from portal.models import (
     Partner,
 )
 from portal.web import send_stored
+from portal.web.inputs import id_arg, page_arg
 
 LINES_PAGE = 100
 LINE_SORTS = [

@@ -28,18 +28,20 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from portal import audit, jobs
+from portal import jobs
+from portal.core import audit
+from portal.core.storage import get_storage
+from portal.core.tenancy import get_or_404, scoped
 from portal.errors import error_response
 from portal.extensions import db
 from portal.ingest import limits, pipeline
 from portal.ingest.formats.base import IngestError
 from portal.ingest.formats.detect import ensure_seekable, open_source
 from portal.ingest.mapping import MappingError, MappingProfile, NormalizedRow, normalize_row, propose_mapping
-from portal.inputs import page_arg
 from portal.models import Customer, Partner, Role, Upload, UploadStatus
-from portal.storage import get_storage
-from portal.tenancy import get_or_404, scoped
-from portal.upload_forms import (
+from portal.web import attachment_header, send_stored
+from portal.web.inputs import page_arg
+from portal.web.upload_forms import (
     EmptyForm,
     MappingForm,
     MappingImportForm,
@@ -47,7 +49,6 @@ from portal.upload_forms import (
     fill_mapping_form,
     mapping_form_to_profile,
 )
-from portal.web import attachment_header, send_stored
 
 PAGE_SIZE = 25
 PROBLEMS_PAGE_SIZE = 50

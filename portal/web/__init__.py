@@ -143,7 +143,7 @@ def nav_groups(user) -> list[tuple[str | None, list[NavLink]]]:
 
 
 def init_app(app: Flask) -> None:
-    from portal.money import format_money
+    from portal.core.money import format_money
 
     app.add_template_filter(format_money, "money")
 
@@ -224,7 +224,7 @@ def send_stored(key: str, *, filename: str, mimetype: str, size: int, sha256: st
     """
     from flask import Response
 
-    from portal.storage import get_storage
+    from portal.core.storage import get_storage
 
     stream = get_storage().open(key)
 

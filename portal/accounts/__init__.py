@@ -12,8 +12,8 @@ from babel.numbers import list_currencies
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 
-from portal import audit
 from portal.auth.password_policy import MIN_LENGTH, password_problem
+from portal.core import audit
 from portal.extensions import db
 from portal.models import Customer, CustomerKind, Partner, PartnerKind, Role, User
 
