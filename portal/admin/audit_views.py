@@ -28,7 +28,6 @@ from flask import (
 from sqlalchemy import String, cast, false, func, or_, select
 
 from portal.admin import bp
-from portal.auth.forms import EmptyForm
 from portal.core import audit
 from portal.core.csvsafe import safe_cell
 from portal.core.money import format_money
@@ -46,6 +45,7 @@ from portal.models import (
     Upload,
     User,
 )
+from portal.web.forms import EmptyForm
 from portal.web.inputs import MAX_SEQ, int_arg, parse_date, parse_id
 
 PAGE_SIZE = 50

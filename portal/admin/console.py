@@ -45,8 +45,8 @@ from portal.models import (
 )
 from portal.models.base import utcnow
 from portal.models.sessions import SessionEnd
+from portal.web.forms import EmptyForm
 from portal.web.inputs import page_arg
-from portal.web.upload_forms import EmptyForm
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50

@@ -30,9 +30,9 @@ from portal.models import (
 )
 from portal.models.base import utcnow
 from portal.web import invoices as invoice_views
+from portal.web.forms import EmptyForm
 from portal.web.inputs import InputError, page_arg, parse_id, parse_period
 from portal.web.invoice_forms import GenerateForm, ReasonForm
-from portal.web.upload_forms import EmptyForm
 
 PAGE_SIZE = 50
 RESOLVE_LIMIT = 2000

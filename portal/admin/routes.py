@@ -10,8 +10,8 @@ from portal.core import audit
 from portal.extensions import db
 from portal.ingest import pipeline
 from portal.models import AuditEvent, Customer, Employee, JobRecord, JobStatus, Partner, User
+from portal.web.forms import EmptyForm
 from portal.web.inputs import parse_id
-from portal.web.upload_forms import EmptyForm
 from portal.web.uploads import register_mapping_views, register_upload_views
 
 register_upload_views(bp, list_rule="/uploads")

@@ -13,11 +13,11 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from portal.accounts import MIN_PASSWORD
 from portal.auth import bp, current_session, sessions
-from portal.auth.forms import EmptyForm
 from portal.auth.password import refuse_weak_password
 from portal.core import audit
 from portal.extensions import db
 from portal.models.sessions import SessionEnd, UserSession
+from portal.web.forms import EmptyForm
 
 
 class ChangePasswordForm(FlaskForm):

@@ -9,9 +9,3 @@ class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
     submit = SubmitField("Log in")
-
-
-class EmptyForm(FlaskForm):
-    """A form with only the CSRF token, for button-only POSTs such as logout."""
-
-    submit = SubmitField("Submit")

@@ -10,13 +10,14 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
 from portal.auth import SESSION_TOKEN_KEY, bp, current_session, home_url_for, sessions
-from portal.auth.forms import EmptyForm, LoginForm
+from portal.auth.forms import LoginForm
 from portal.core import audit
 from portal.errors import error_response
 from portal.extensions import db, limiter
 from portal.models.base import utcnow
 from portal.models.sessions import SessionEnd
 from portal.models.users import User, verify_dummy_password
+from portal.web.forms import EmptyForm
 
 
 def _safe_next(target: str | None) -> str | None:

@@ -6,7 +6,6 @@ from flask import flash, make_response, redirect, render_template, request, url_
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from portal.auth.forms import EmptyForm
 from portal.core import audit
 from portal.core.tenancy import get_or_404, scoped
 from portal.customer import bp
@@ -15,6 +14,7 @@ from portal.invoicing import disputes, lifecycle, queries
 from portal.models import Employee, Invoice, InvoiceStatus
 from portal.models.base import utcnow
 from portal.web import invoices as invoice_views
+from portal.web.forms import EmptyForm
 from portal.web.inputs import page_arg
 from portal.web.invoice_forms import ApproveForm, DenyForm, DisputeForm
 

@@ -138,6 +138,11 @@ NAVIGATION = {
 }
 
 
+def is_htmx() -> bool:
+    """Whether htmx sent this request (it answers with a fragment; a browser gets the full page)."""
+    return request.headers.get("HX-Request") == "true"
+
+
 def nav_groups(user) -> list[tuple[str | None, list[NavLink]]]:
     return NAVIGATION.get(user.role, [])
 
@@ -169,7 +174,7 @@ def init_app(app: Flask) -> None:
         # the login page into itself: send the whole browser window to the login page instead.
         if (
             response.status_code in (301, 302, 303)
-            and request.headers.get("HX-Request") == "true"
+            and is_htmx()
             and request.headers.get("HX-Boosted") != "true"
             and (response.location or "").split("?")[0].endswith(url_for("auth.login"))
         ):

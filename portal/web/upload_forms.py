@@ -87,10 +87,6 @@ for _field in CANONICAL_FIELDS:
     )
 
 
-class EmptyForm(FlaskForm):
-    submit = SubmitField("Submit")
-
-
 def mapping_form_to_profile(form: MappingForm) -> dict:
     """The profile JSON (see portal.ingest.mapping) described by the form; validation is the caller's."""
     columns = {}

@@ -40,9 +40,9 @@ from portal.ingest.formats.detect import ensure_seekable, open_source
 from portal.ingest.mapping import MappingError, MappingProfile, NormalizedRow, normalize_row, propose_mapping
 from portal.models import Customer, Partner, Role, Upload, UploadStatus
 from portal.web import attachment_header, send_stored
+from portal.web.forms import EmptyForm
 from portal.web.inputs import page_arg
 from portal.web.upload_forms import (
-    EmptyForm,
     MappingForm,
     MappingImportForm,
     UploadForm,
