@@ -14,9 +14,11 @@ from portal.invoicing import disputes, lifecycle, queries
 from portal.models import Employee, Invoice, InvoiceStatus
 from portal.models.base import utcnow
 from portal.web import invoices as invoice_views
+from portal.web import is_htmx
+from portal.web.actions import saved
 from portal.web.forms import EmptyForm
-from portal.web.inputs import page_arg
 from portal.web.invoice_forms import ApproveForm, DenyForm, DisputeForm
+from portal.web.pagination import paginate
 
 HISTORY_PAGE = 50
 
@@ -29,12 +31,7 @@ def index():
         scoped(Invoice).where(Invoice.status == InvoiceStatus.PENDING_APPROVAL).order_by(Invoice.created_at)
     ).all()
     decided = scoped(Invoice).where(Invoice.status != InvoiceStatus.PENDING_APPROVAL)
-    history_total = db.session.scalar(select(func.count()).select_from(decided.subquery()))
-    pages = max((history_total + HISTORY_PAGE - 1) // HISTORY_PAGE, 1)
-    page = min(page_arg(), pages)
-    history = db.session.scalars(
-        decided.order_by(Invoice.id.desc()).limit(HISTORY_PAGE).offset((page - 1) * HISTORY_PAGE)
-    ).all()
+    history = paginate(decided.order_by(Invoice.id.desc()), per_page=HISTORY_PAGE, clamp=True)
     employee_count = db.session.scalar(select(func.count()).select_from(scoped(Employee).subquery()))
     today = utcnow().date()
     customer_id = current_user.customer_id
@@ -50,18 +47,14 @@ def index():
         "customer/index.html",
         customer=current_user.customer,
         waiting=waiting,
-        history=history,
-        history_page=page,
-        history_pages=pages,
-        history_total=history_total,
+        history=history.items,
+        history_page=history.page,
+        history_pages=history.pages,
+        history_total=history.total,
         employee_count=employee_count,
         now=utcnow(),
         charts=charts,
     )
-
-
-def _is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 LINES = {"page_endpoint": "customer.invoice", "endpoint": "customer.invoice_lines"}
@@ -109,7 +102,7 @@ def invoice(invoice_id: int):
 def invoice_lines(invoice_id: int):
     """The #lines section alone for htmx (search, filters, sort, pages); the full page otherwise."""
     inv = get_or_404(Invoice, invoice_id)
-    if not _is_htmx():
+    if not is_htmx():
         return redirect(url_for("customer.invoice", invoice_id=invoice_id, **request.args) + "#lines")
     return invoice_views.render_lines(inv, can_dispute=True, **LINES)
 
@@ -138,7 +131,7 @@ def _after_line_change(inv: Invoice, *, status: int = 200, message: str = "", **
     string the form posted to) and, out of band, the decision and the summary, which change with
     the disputes; without JavaScript the same view of the full page (or, on an error, the page
     with the error next to the comment)."""
-    if not _is_htmx():
+    if not is_htmx():
         if status >= 400:
             return _render_page(inv, status=status, **lines_extra)
         if message:
@@ -167,13 +160,11 @@ def line_dispute(invoice_id: int, line_id: int):
     form = DisputeForm()
     status, message = 400, ""
     if form.validate_on_submit():
-        try:
+        with saved(lifecycle.InvoiceStateError, flash_error=False) as outcome:
             disputes.flag_line(inv, line_id, by=current_user, comment=form.comment.data)
-            db.session.commit()
+        if outcome.ok:
             return _after_line_change(inv, message="Line disputed: our team sees your comment.")
-        except lifecycle.InvoiceStateError as exc:
-            db.session.rollback()
-            status, message = 409, str(exc)
+        status, message = 409, str(outcome.error)
     error = {"message": message or _form_error(form), "comment": form.comment.data or ""}
     return _after_line_change(inv, status=status, dispute_errors={line_id: error})
 
@@ -184,14 +175,12 @@ def line_undispute(invoice_id: int, line_id: int):
     inv = get_or_404(Invoice, invoice_id)
     dispute = disputes.open_disputes(inv).get(line_id)
     if dispute is not None and EmptyForm().validate_on_submit():
-        try:
+        with saved(lifecycle.InvoiceStateError, flash_error=False) as outcome:
             disputes.withdraw(dispute, by=current_user)
-            db.session.commit()
+        if outcome.ok:
             return _after_line_change(inv, message="Dispute withdrawn.")
-        except lifecycle.InvoiceStateError as exc:
-            db.session.rollback()
-            error = {"message": str(exc), "comment": ""}
-            return _after_line_change(inv, status=409, dispute_errors={line_id: error})
+        error = {"message": str(outcome.error), "comment": ""}
+        return _after_line_change(inv, status=409, dispute_errors={line_id: error})
     return _after_line_change(inv)
 
 
@@ -202,16 +191,11 @@ def approve_undisputed(invoice_id: int):
     form = ApproveForm()
     if not form.validate_on_submit():
         return _render_page(inv, status=400, approve_form=form)
-    try:
+    with saved(lifecycle.InvoiceStateError) as outcome:
         held = disputes.approve_undisputed(inv, by=current_user, comment=form.comment.data)
-        db.session.commit()
-        flash(
-            f"You approved {inv.number} without {len(held)} disputed line(s); our team will review them.",
-            "success",
+        outcome.message = (
+            f"You approved {inv.number} without {len(held)} disputed line(s); our team will review them."
         )
-    except lifecycle.InvoiceStateError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
     return redirect(url_for("customer.invoice", invoice_id=invoice_id))
 
 
@@ -222,13 +206,9 @@ def approve(invoice_id: int):
     form = ApproveForm()
     if not form.validate_on_submit():
         return _render_page(inv, status=400, approve_form=form)
-    try:  # refused while a line is flagged (checked under the invoice's lock)
+    with saved(lifecycle.InvoiceStateError) as outcome:  # refused while a line is flagged
         lifecycle.approve(inv, by=current_user, comment=form.comment.data)
-        db.session.commit()
-        flash(f"You approved {inv.kind_label.lower()} {inv.number}.", "success")
-    except lifecycle.InvoiceStateError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+        outcome.message = f"You approved {inv.kind_label.lower()} {inv.number}."
     return redirect(url_for("customer.invoice", invoice_id=invoice_id))
 
 
@@ -240,11 +220,8 @@ def deny(invoice_id: int):
     form = DenyForm()
     if not form.validate_on_submit():
         return _render_page(inv, status=400, deny_form=form)
-    try:
+    with saved(lifecycle.InvoiceStateError) as outcome:
         lifecycle.deny(inv, by=current_user, reason=form.full_reason())
-        db.session.commit()
-        flash(f"You denied {inv.number}. Our team will review it and send a corrected invoice.", "info")
-    except lifecycle.InvoiceStateError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+        outcome.message = f"You denied {inv.number}. Our team will review it and send a corrected invoice."
+        outcome.category = "info"
     return redirect(url_for("customer.invoice", invoice_id=invoice_id))

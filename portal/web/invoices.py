@@ -3,11 +3,12 @@ the per-employee lines, and document downloads. Each takes an invoice already ch
 
 from __future__ import annotations
 
-from flask import Response, make_response, render_template, request, url_for
+from flask import Response, abort, make_response, render_template, request, url_for
 from sqlalchemy import func, select
 
 from portal import jobs
 from portal.core import audit
+from portal.delivery import delivery_summary
 from portal.extensions import db
 from portal.invoicing import queries
 from portal.invoicing.disputes import open_disputes
@@ -24,6 +25,7 @@ from portal.models import (
 )
 from portal.web import send_stored
 from portal.web.inputs import id_arg, page_arg
+from portal.web.pagination import paginate_rows
 
 LINES_PAGE = 100
 LINE_SORTS = [
@@ -74,17 +76,21 @@ def lines_context(invoice: Invoice, *, can_dispute: bool, page_endpoint: str, en
     """
     filters = line_filters()
     sort = requested_sort()
-    total = queries.count_lines(invoice, **filters)
-    pages = max((total + LINES_PAGE - 1) // LINES_PAGE, 1)
-    page = min(page_arg(), pages)
+    lines = paginate_rows(
+        lambda limit, offset: queries.invoice_lines(
+            invoice, limit=limit, offset=offset, sort=sort, **filters
+        ),
+        total=queries.count_lines(invoice, **filters),
+        per_page=LINES_PAGE,
+        clamp=True,
+    )
+    page = lines.page
     by_dimension = queries.totals(invoice)
     return {
-        "lines": queries.invoice_lines(
-            invoice, limit=LINES_PAGE, offset=(page - 1) * LINES_PAGE, sort=sort, **filters
-        ),
-        "line_total": total,
+        "lines": lines.items,
+        "line_total": lines.total,
         "page": page,
-        "pages": pages,
+        "pages": lines.pages,
         "sort": sort,
         "sorts": LINE_SORTS,
         "filters": filters,
@@ -172,8 +178,6 @@ def render_state(invoice: Invoice, documents: dict[str, InvoiceDocument]) -> dic
 
 def documents_context(invoice: Invoice) -> dict:
     """What the "Documents and delivery" section shows: files, render progress, deliveries."""
-    from portal.delivery import delivery_summary
-
     found = documents(invoice)
     return {
         "documents": found,
@@ -191,8 +195,6 @@ def documents(invoice: Invoice) -> dict[str, InvoiceDocument]:
 
 def download(invoice: Invoice, kind: str):
     """Stream a stored deliverable; the same bytes every time (sha256 in the response header)."""
-    from flask import abort
-
     doc = documents(invoice).get(kind)
     if doc is None:
         abort(404)
