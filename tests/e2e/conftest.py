@@ -286,7 +286,7 @@ class World:
         self.password = PASSWORD
         from portal import accounts
         from portal.extensions import db
-        from portal.ingest import pipeline
+        from portal.ingest.profiles import save_mapping
         from portal.models import Employee
         from tests.samples import PROFILE
 
@@ -310,7 +310,7 @@ class World:
             accounts.create_user(
                 email=self.contact_email, password=PASSWORD, role="customer", customer_code=self.customer_code
             )
-            pipeline.save_mapping(partner, PROFILE)
+            save_mapping(partner, PROFILE)
             db.session.commit()
             self.partner_id, self.customer_id = partner.id, customer.id
 
@@ -331,12 +331,13 @@ class World:
 
         from portal import jobs
         from portal.extensions import db
-        from portal.ingest import pipeline
+        from portal.ingest.receive import receive_upload
+        from portal.ingest.reports import summary
         from portal.models import Partner, UploadStatus
 
         with self.server.app.app_context():
             partner = db.session.get(Partner, self.partner_id)
-            upload = pipeline.receive_upload(
+            upload = receive_upload(
                 partner,
                 io.BytesIO(self.csv(*rows)),
                 filename or f"seed-{uuid.uuid4().hex[:6]}.csv",
@@ -344,9 +345,14 @@ class World:
                 max_bytes=10**7,
             )
             db.session.commit()
-            jobs.run_job(upload.job_id)
-            db.session.expire_all()
-            assert upload.status == UploadStatus.IMPORTED or not clean, pipeline.summary(upload)
+            jobs.run_job(upload.job_id)  # the server's worker may have taken it first: wait for it then
+            deadline = time.monotonic() + 60
+            while True:
+                db.session.expire_all()
+                if not upload.in_progress or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert upload.status == UploadStatus.IMPORTED or not clean, summary(upload)
             return upload.id
 
     def invoice(self, rows: list[tuple], period: str = "2026-10") -> str:
