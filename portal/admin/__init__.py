@@ -14,4 +14,14 @@ def guard():
     return None
 
 
-from portal.admin import routes  # noqa: E402,F401
+# Each module registers its pages on bp (they import bp from here, hence the import at the end).
+from portal.admin import (  # noqa: E402,F401
+    audit_views,
+    customers,
+    dashboard,
+    invoices,
+    jobs,
+    partners,
+    routes,
+    users,
+)

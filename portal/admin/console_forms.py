@@ -1,12 +1,13 @@
-"""Forms of the admin console: partners, customers, employees, users and their confirmations.
-
-Choices that come from the database (partners, customers) are filled in by the view.
+"""Forms of the admin console (partners, customers, employees, users, confirmations) and the helpers
+views use with them: tenant choices, a domain error shown next to its field, "saved" or "nothing changed".
 """
 
 from __future__ import annotations
 
+from flask import flash
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from sqlalchemy import select
 from wtforms import (
     BooleanField,
     EmailField,
@@ -18,7 +19,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
-from portal.models import CustomerKind, PartnerKind, Role
+from portal.accounts import ValidationError
+from portal.extensions import db
+from portal.models import Customer, CustomerKind, Partner, PartnerKind, Role
 
 NONE = 0  # "no partner / no customer" in the tenant selects
 
@@ -94,3 +97,31 @@ class DeactivateForm(FlaskForm):
         validators=[DataRequired("Tick this box to confirm.")],
     )
     submit = SubmitField("Deactivate user")
+
+
+def fill_tenant_choices(form) -> None:
+    """Offer every partner and customer in the tenant selects of `form` (with "—" for none)."""
+    form.partner.choices = [(NONE, "—")] + [
+        (p.id, f"{p.name} ({p.slug})") for p in db.session.scalars(select(Partner).order_by(Partner.name))
+    ]
+    form.customer.choices = [(NONE, "—")] + [
+        (c.id, f"{c.code} · {c.name}") for c in db.session.scalars(select(Customer).order_by(Customer.code))
+    ]
+
+
+def form_error(form, exc: ValidationError) -> None:
+    """Show a domain ValidationError next to its form field (or, if the form has none, at the top)."""
+    field = getattr(form, exc.field, None)
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, exc.message] if isinstance(field.errors, list) else [exc.message]
+    else:
+        flash(f"{exc.field}: {exc.message}", "error")
+
+
+def commit_edit(change: dict, label: str) -> None:
+    """After an accounts.update_*: commit and say "saved", or say nothing changed (no event, no commit)."""
+    if not change["after"]:
+        flash("Nothing changed.", "info")
+        return
+    db.session.commit()
+    flash(f"{label} saved.", "success")

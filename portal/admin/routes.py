@@ -5,7 +5,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal import accounts
-from portal.admin import bp
+from portal.admin import audit_views, bp
 from portal.core import audit
 from portal.extensions import db
 from portal.ingest import pipeline
@@ -16,8 +16,6 @@ from portal.web.uploads import register_mapping_views, register_upload_views
 
 register_upload_views(bp, list_rule="/uploads")
 register_mapping_views(bp, prefix="/partners/<id:partner_id>")
-
-from portal.admin import invoices as _invoices  # noqa: E402,F401  (registers the invoice pages)
 
 
 @bp.route("/")
@@ -73,18 +71,8 @@ def quarantine_release():
     choice = request.form.get("employee_id", "")
     try:
         if choice == "new":
-            name = (request.form.get("name") or "").strip()
-            if not name:
-                raise accounts.ValidationError("name", "a name is needed to create the employee")
-            employee = Employee(customer_id=customer.id, external_id=external_id, name=name)
-            db.session.add(employee)
-            db.session.flush()
-            from portal.core import audit
-
-            audit.record(
-                "employee.created",
-                subject=employee,
-                details={"external_id": external_id, "name": name, "reason": "quarantine release"},
+            employee = accounts.create_employee(
+                customer, external_id=external_id, name=request.form.get("name"), reason="quarantine release"
             )
         else:
             employee = db.session.scalar(
@@ -102,10 +90,3 @@ def quarantine_release():
         return redirect(url_for("admin.quarantine"))
     flash(f"Released {count} row(s) of {external_id} ({customer.code}) as {employee.name}.", "success")
     return redirect(url_for("admin.quarantine"))
-
-
-from portal.admin import (  # noqa: E402,F401  (registers the console pages)
-    audit_views,  # noqa: E402,F401  (registers the audit pages)
-    console,
-    dashboard,
-)

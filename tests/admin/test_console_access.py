@@ -9,7 +9,14 @@ from portal.models import Customer, Invoice, InvoiceStatus
 from portal.models.base import utcnow
 from tests.invoicing.conftest import billing  # noqa: F401  (fixture)
 
-CONSOLE_MODULES = {"portal.admin.console", "portal.admin.dashboard", "portal.auth.password"}
+CONSOLE_MODULES = {
+    "portal.admin.partners",
+    "portal.admin.customers",
+    "portal.admin.users",
+    "portal.admin.jobs",
+    "portal.admin.dashboard",
+    "portal.auth.password",
+}
 
 
 def test_dashboard_when_data_shows_counts_and_latency(app, client, auth, billing):  # noqa: F811

@@ -1,0 +1,154 @@
+"""Admin pages for customers and their employees: create and edit a customer, list, search, add and
+edit employees, and import a roster CSV. The rules and audit events live in `portal.accounts`."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, or_, select
+
+from portal import accounts
+from portal.accounts.roster import RosterFileError, import_roster
+from portal.admin import bp
+from portal.admin.console_forms import CustomerForm, EmployeeForm, RosterForm, commit_edit, form_error
+from portal.extensions import db
+from portal.models import Customer, Employee
+from portal.web.inputs import page_arg
+
+PAGE_SIZE = 50
+
+
+@bp.route("/customers/new", methods=["GET", "POST"])
+def customer_new():
+    """Create a customer through accounts.create_customer; errors appear next to their field."""
+    form = CustomerForm()
+    if not form.is_submitted():
+        form.timezone.data, form.invoice_day.data, form.invoicing_enabled.data = "UTC", 1, True
+    if form.validate_on_submit():
+        try:
+            customer = accounts.create_customer(
+                code=form.code.data or "",
+                name=form.name.data,
+                kind=form.kind.data,
+                timezone=form.timezone.data.strip(),
+                invoice_day=form.invoice_day.data,
+            )
+            customer.invoicing_enabled = bool(form.invoicing_enabled.data)
+            db.session.commit()
+        except accounts.ValidationError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            flash(f"Customer {customer.code} created.", "success")
+            return redirect(url_for("admin.customer_edit", customer_id=customer.id))
+    status = 400 if form.errors else 200
+    return render_template("admin/console/customer_form.html", form=form, customer=None), status
+
+
+@bp.route("/customers/<id:customer_id>/edit", methods=["GET", "POST"])
+def customer_edit(customer_id: int):
+    """Edit a customer's name, kind, time zone, invoice day and invoicing; audit `customer.updated`."""
+    customer = db.get_or_404(Customer, customer_id)
+    form = CustomerForm(obj=None if request.method == "POST" else customer)
+    if request.method == "GET":
+        form.kind.data = customer.kind.value
+    if form.validate_on_submit():
+        try:
+            change = accounts.update_customer(
+                customer,
+                name=form.name.data,
+                kind=form.kind.data,
+                timezone=form.timezone.data,
+                invoice_day=form.invoice_day.data,
+                invoicing_enabled=form.invoicing_enabled.data,
+            )
+        except accounts.ValidationError as exc:
+            form_error(form, exc)
+        else:
+            commit_edit(change, f"Customer {customer.code}")
+            return redirect(url_for("admin.customer_edit", customer_id=customer.id))
+    status = 400 if form.errors else 200
+    return render_template("admin/console/customer_form.html", form=form, customer=customer), status
+
+
+def _employees_page(customer: Customer, *, roster_form=None, result=None, file_error=None, status=200):
+    q = request.args.get("q", "").strip()
+    stmt = select(Employee).where(Employee.customer_id == customer.id)
+    if q:
+        pattern = f"%{q.lower()}%"
+        stmt = stmt.where(
+            or_(func.lower(Employee.name).like(pattern), func.lower(Employee.external_id).like(pattern))
+        )
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    page = page_arg()
+    rows = db.session.scalars(
+        stmt.order_by(Employee.name, Employee.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
+    ).all()
+    return render_template(
+        "admin/console/employees.html",
+        customer=customer,
+        employees=rows,
+        q=q,
+        page=page,
+        total=total,
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        roster_form=roster_form or RosterForm(),
+        result=result,
+        file_error=file_error,
+    ), status
+
+
+@bp.route("/customers/<id:customer_id>/employees")
+def employees(customer_id: int):
+    """A customer's employees, searchable by name or employee id, 50 a page; plus the roster import."""
+    return _employees_page(db.get_or_404(Customer, customer_id))
+
+
+@bp.route("/customers/<id:customer_id>/employees/import", methods=["POST"])
+def employees_import(customer_id: int):
+    """Import a roster CSV: shows created/updated/unchanged and every rejected row (400 if unreadable)."""
+    customer = db.get_or_404(Customer, customer_id)
+    form = RosterForm()
+    if not form.validate_on_submit():
+        return _employees_page(customer, roster_form=form, status=400)
+    upload = form.file.data
+    try:
+        result = import_roster(customer, upload.stream, source=upload.filename or "")
+    except RosterFileError as exc:
+        db.session.rollback()
+        form.file.errors = [str(exc)]
+        return _employees_page(customer, roster_form=form, file_error=str(exc), status=400)
+    db.session.commit()
+    return _employees_page(customer, result=result)
+
+
+@bp.route("/customers/<id:customer_id>/employees/new", methods=["GET", "POST"])
+@bp.route("/customers/<id:customer_id>/employees/<id:employee_id>/edit", methods=["GET", "POST"])
+def employee_form(customer_id: int, employee_id: int | None = None):
+    """Add or edit one employee; audit `employee.created` / `employee.updated` with before/after."""
+    customer = db.get_or_404(Customer, customer_id)
+    employee = None
+    if employee_id is not None:
+        employee = db.session.scalar(
+            select(Employee).where(Employee.id == employee_id, Employee.customer_id == customer.id)
+        )
+        if employee is None:
+            abort(404)
+    form = EmployeeForm(obj=None if request.method == "POST" else employee)
+    if form.validate_on_submit():
+        fields = {"external_id": form.external_id.data, "name": form.name.data, "email": form.email.data}
+        try:
+            if employee is None:
+                employee = accounts.create_employee(customer, **fields)
+                db.session.commit()
+                flash(f"Employee {employee.name} added.", "success")
+            else:
+                commit_edit(accounts.update_employee(employee, **fields), f"Employee {employee.name}")
+        except accounts.ValidationError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            return redirect(url_for("admin.employees", customer_id=customer.id))
+    status = 400 if form.errors else 200
+    return render_template(
+        "admin/console/employee_form.html", form=form, customer=customer, employee=employee
+    ), status

@@ -1,0 +1,76 @@
+"""Admin pages for background jobs: those that failed for good (with Retry) and those handed back
+after their worker died."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import flash, redirect, render_template, url_for
+from sqlalchemy import func, select
+
+from portal import jobs
+from portal.admin import bp
+from portal.core import audit
+from portal.extensions import db
+from portal.models import JobRecord, JobStatus
+from portal.models.base import utcnow
+from portal.web.forms import EmptyForm
+from portal.web.inputs import page_arg
+
+PAGE_SIZE = 50
+RECOVERED_SHOWN_DAYS = 7
+
+
+@bp.route("/jobs")
+def failed_jobs():
+    """Background jobs that failed for good, newest first, with their error and a Retry button;
+    above them, the jobs handed back after their worker died (last 7 days), with their outcome."""
+    page = page_arg()
+    recovered = db.session.scalars(
+        select(JobRecord)
+        .where(
+            JobRecord.recoveries > 0,
+            JobRecord.recovered_at >= utcnow() - timedelta(days=RECOVERED_SHOWN_DAYS),
+        )
+        .order_by(JobRecord.recovered_at.desc())
+        .limit(PAGE_SIZE)
+    ).all()
+    stmt = select(JobRecord).where(JobRecord.status == JobStatus.FAILED)
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = db.session.scalars(
+        stmt.order_by(JobRecord.finished_at.desc(), JobRecord.created_at.desc())
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    ).all()
+    return render_template(
+        "admin/console/jobs.html",
+        jobs=rows,
+        recovered=recovered,
+        recovered_days=RECOVERED_SHOWN_DAYS,
+        page=page,
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        total=total,
+        form=EmptyForm(),
+    )
+
+
+@bp.route("/jobs/<job_id>/retry", methods=["POST"])
+def job_retry(job_id: str):
+    """Put a failed job back in line (jobs.retry); audit `job.retried`."""
+    record = db.get_or_404(JobRecord, job_id)
+    if not EmptyForm().validate_on_submit():
+        return redirect(url_for("admin.failed_jobs"))
+    try:
+        jobs.retry(record)
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.failed_jobs"))
+    audit.record(
+        "job.retried",
+        subject_type="JobRecord",
+        subject_id=record.id,
+        details={"func": record.func, "description": record.description},
+    )
+    db.session.commit()
+    flash(f"Job “{record.description or record.func}” is queued again.", "success")
+    return redirect(url_for("admin.failed_jobs"))
