@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from portal import jobs
 from portal.extensions import db
+from portal.jobs import runner
 from portal.jobs.workers import drain
 from portal.models import AuditEvent, JobRecord, JobStatus
 from portal.models.base import utcnow
@@ -110,7 +111,7 @@ def test_run_job_when_job_was_handed_on_keeps_new_attempts_outcome(app):
         record = db.session.get(JobRecord, job_id)
         record.status, record.attempts = JobStatus.RUNNING, 2
         db.session.commit()
-        assert jobs._finish(job_id, 1, status=JobStatus.FAILED, error="late") is False
+        assert runner._finish(job_id, 1, status=JobStatus.FAILED, error="late") is False
     assert _record(app, job_id).status == JobStatus.RUNNING
 
 
