@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, make_url, text
 from portal import create_app
 from portal.extensions import db
 from portal.models import users
+from tests.factories import PASSWORD, Billing
 
 # Argon2id with the library's cheapest parameters: the same code path (the hash still says
 # $argon2id$), without 0.15 s of CPU for every user a fixture creates and every login. Production
@@ -31,7 +32,6 @@ users._DUMMY_HASH = users._hasher.hash("not-a-real-password")
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-PASSWORD = "correct horse battery staple"
 
 
 def _base_config(tmp_path: Path) -> dict:
@@ -245,6 +245,41 @@ def partner(app):
         pipeline.save_mapping(p, PROFILE)
         db.session.commit()
         return p.id
+
+
+@pytest.fixture
+def billing(app):
+    """Two partners (each with one upload), ACME and GLOBEX with employees E1-E3, an admin and two
+    ACME contacts; add line items with `billing.add(amount_minor, "YYYY-MM-DD", ...)`."""
+    from portal import accounts
+    from portal.models import Employee, Upload
+
+    with app.app_context():
+        partners = [
+            accounts.create_partner(slug="state-u", name="State University"),
+            accounts.create_partner(slug="code-camp", name="Code Camp", kind="business"),
+        ]
+        for code, tz in (("ACME", "America/New_York"), ("GLOBEX", "Europe/London")):
+            customer = accounts.create_customer(code=code, name=f"{code.title()} Inc", timezone=tz)
+            for n in (1, 2, 3):
+                db.session.add(Employee(customer_id=customer.id, external_id=f"E{n}", name=f"Person {n}"))
+        accounts.create_user(email="admin@example.com", password=PASSWORD, role="admin")
+        accounts.create_user(
+            email="contact@acme.example", password=PASSWORD, role="customer", customer_code="ACME"
+        )
+        accounts.create_user(
+            email="second@acme.example", password=PASSWORD, role="customer", customer_code="ACME"
+        )
+        uploads = {}
+        for partner in partners:
+            upload = Upload(
+                partner_id=partner.id, filename="f.csv", storage_key="k", sha256="0" * 64, size_bytes=1
+            )
+            db.session.add(upload)
+            db.session.flush()
+            uploads[partner.slug] = upload.id
+        db.session.commit()
+    return Billing(app, {"upload": uploads})
 
 
 class Collector:

@@ -7,7 +7,6 @@ import pytest
 from portal.extensions import db
 from portal.models import Customer, Invoice, InvoiceStatus
 from portal.models.base import utcnow
-from tests.invoicing.conftest import billing  # noqa: F401  (fixture)
 
 CONSOLE_MODULES = {
     "portal.admin.partners",

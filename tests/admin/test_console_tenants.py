@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Customer, Employee, Partner
-from tests.admin.conftest import events
+from tests.factories import events
 
 
 def test_partner_create_when_bad_slug_error_next_to_field(app, admin_client):

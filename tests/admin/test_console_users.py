@@ -6,7 +6,7 @@ from portal import jobs
 from portal.extensions import db
 from portal.jobs import workers
 from portal.models import JobRecord, JobStatus
-from tests.admin.conftest import events, user_by_email
+from tests.factories import events, user_by_email
 
 
 def test_users_list_when_admin_shows_role_tenant_and_last_login(admin_client):

@@ -9,7 +9,7 @@ from portal.auth import tokens
 from portal.extensions import db
 from portal.jobs.workers import drain
 from portal.models import JobRecord, JobStatus, User
-from tests.admin.conftest import events, link_token, user_by_email
+from tests.factories import events, link_token, user_by_email
 
 NEW_PASSWORD = "a brand new long passphrase"
 

@@ -15,9 +15,7 @@ from portal.extensions import db
 from portal.invoicing import disputes
 from portal.jobs.workers import drain
 from portal.models import AuditEvent, Customer, Dispute, Invoice, Upload, User
-from tests.conftest import PASSWORD
-from tests.invoicing.conftest import billing  # noqa: F401  (fixture)
-from tests.invoicing.test_build import build
+from tests.factories import PASSWORD, build
 
 ROW_LINK = re.compile(r'<tr>\s*<td[^>]*><a href="/admin/audit/(\d+)">')
 
@@ -403,7 +401,7 @@ def test_overview_feed_when_subject_known_links_it_by_name(app, client, auth, te
 
 
 def test_readable_details_when_amount_in_minor_units_shows_money():
-    from portal.admin.audit_views import readable_details
+    from portal.admin.audit_query import readable_details
 
     details = readable_details({"total_minor": 102000, "currency": "USD", "lines": 2})
     assert ("total", "$1,020.00") in details.items

@@ -9,9 +9,7 @@ from sqlalchemy import select
 from portal.core import audit
 from portal.extensions import db
 from portal.models import AuditEvent, Invoice, Upload
-from tests.conftest import PASSWORD
-from tests.invoicing.conftest import billing  # noqa: F401  (fixture)
-from tests.invoicing.test_build import build
+from tests.factories import PASSWORD, build
 
 
 def _record(app, action, n=1, **kwargs):

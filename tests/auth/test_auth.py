@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent, User
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 
 
 def _events(app, action):

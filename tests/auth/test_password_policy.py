@@ -8,7 +8,7 @@ from portal.auth import tokens
 from portal.auth.password_policy import COMMON, COMMON_PLUS, OWN_NAME, REPEATED, password_problem
 from portal.extensions import db
 from portal.models import User
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 
 
 @pytest.mark.parametrize(

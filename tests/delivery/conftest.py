@@ -4,13 +4,9 @@ The receiver is written from the Standard Webhooks spec with hashlib/hmac only (
 library the portal signs with), so a signing mistake in the portal cannot cancel itself out.
 """
 
-import base64
-import hashlib
-import hmac
 import io
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -20,34 +16,9 @@ from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.invoicing.build import run_period
 from portal.invoicing.lifecycle import approve
-from portal.models import ChannelKind, Customer, Delivery, DeliveryChannel, Invoice, InvoiceDocument
-from tests.invoicing.conftest import billing  # noqa: F401  (the fixture, reused)
-
-PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\nfake invoice body\x00\xff\n%%EOF\n"
-CSV = b"number,employee,amount\r\nACME-2026-10-1,Person 1 (E1),12.34\r\n"
-TOLERANCE_SECONDS = 5 * 60
-
-
-def sign_from_spec(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
-def verify_from_spec(secret: str, headers: dict, body: bytes) -> str | None:
-    """Return None if the request is authentic, else why not."""
-    msg_id, timestamp = headers.get("webhook-id"), headers.get("webhook-timestamp")
-    signatures = headers.get("webhook-signature")
-    if not (msg_id and timestamp and signatures):
-        return "missing webhook headers"
-    if abs(time.time() - int(timestamp)) > TOLERANCE_SECONDS:
-        return "timestamp outside tolerance"
-    expected = sign_from_spec(secret, msg_id, timestamp, body)
-    for versioned in signatures.split(" "):
-        version, _, signature = versioned.partition(",")
-        if version == "v1" and hmac.compare_digest(signature, expected):
-            return None
-    return "no matching signature"
+from portal.models import Customer, Invoice, InvoiceDocument
+from tests.delivery.webhook_spec import verify_from_spec
+from tests.factories import CSV, PDF
 
 
 class Receiver:
@@ -91,7 +62,7 @@ def receiver():
 
 
 @pytest.fixture
-def invoice_id(app, billing):  # noqa: F811
+def invoice_id(app, billing):
     """ACME's October invoice (12.34 USD, one line), approved, with its PDF and CSV stored."""
     app.config["WEBHOOK_ALLOWLIST"] = ["127.0.0.1"]
     billing.add(1234, "2026-10-03")
@@ -110,24 +81,3 @@ def invoice_id(app, billing):  # noqa: F811
             )
         db.session.commit()
         return invoice.id
-
-
-def add_channel(app, kind: str, target: str = "", secret: str | None = None, code: str = "ACME") -> int:
-    with app.app_context():
-        customer_id = db.session.scalar(select(Customer.id).where(Customer.code == code))
-        channel = DeliveryChannel(
-            customer_id=customer_id, kind=ChannelKind(kind), target=target, secret=secret, enabled=True
-        )
-        db.session.add(channel)
-        db.session.commit()
-        return channel.id
-
-
-def delivery_for(app, invoice_id: int, channel_id: int) -> Delivery:
-    with app.app_context():
-        delivery = db.session.scalar(
-            select(Delivery).where(Delivery.invoice_id == invoice_id, Delivery.channel_id == channel_id)
-        )
-        if delivery is not None:
-            db.session.expunge(delivery)
-        return delivery

@@ -15,7 +15,7 @@ from portal.delivery import (
 from portal.extensions import db
 from portal.jobs.workers import drain
 from portal.models import Invoice
-from tests.delivery.conftest import add_channel, delivery_for
+from tests.factories import add_channel, delivery_for
 
 
 def _webhook_failing_then_ok(app, invoice_id, receiver):

@@ -29,7 +29,7 @@ from portal.models import (
     InvoiceStatus,
     JobRecord,
 )
-from tests.delivery.conftest import add_channel, delivery_for
+from tests.factories import add_channel, delivery_for
 
 HOURS_72 = 72 * 3600
 

@@ -12,7 +12,7 @@ from portal.delivery import archive_key, attempt_delivery, deliver_invoice, rede
 from portal.extensions import db
 from portal.jobs.workers import drain
 from portal.models import ChannelKind, DeliveryChannel, DeliveryStatus, Invoice
-from tests.delivery.conftest import CSV, PDF, add_channel, delivery_for
+from tests.factories import CSV, PDF, add_channel, delivery_for
 
 
 def deliver_by(app, invoice_id, channel_id):

@@ -9,7 +9,7 @@ from portal.delivery import attempt_delivery, deliver_invoice, new_webhook_secre
 from portal.delivery.manage import add_channel as add_channel_by_admin
 from portal.extensions import db
 from portal.models import AuditEvent, Customer, DeliveryChannel
-from tests.delivery.conftest import add_channel, delivery_for
+from tests.factories import add_channel, delivery_for
 
 CREDENTIALED = "https://billing:s3cr3t-pw@hooks.acme.example/in"
 

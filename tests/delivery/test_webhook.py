@@ -21,7 +21,8 @@ from portal.models import (
     JobStatus,
 )
 from portal.models.base import utcnow
-from tests.delivery.conftest import add_channel, delivery_for, verify_from_spec
+from tests.delivery.webhook_spec import verify_from_spec
+from tests.factories import add_channel, delivery_for
 
 
 @pytest.fixture

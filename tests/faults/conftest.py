@@ -8,18 +8,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from portal.extensions import db
-from portal.models import JobRecord
+from tests.factories import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEP_SECONDS = 2
 HEARTBEAT_TIMEOUT_SECONDS = 6
-RECOVERY_DEADLINE = 120  # the promise: a dead worker's job runs again within 2 minutes
 
 
 class Workers:
@@ -95,23 +92,6 @@ class Workers:
             # A horse left hanging (its worker killed without it) must not outlive the test.
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(self.reached.read_text()), signal.SIGKILL)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def job(app, job_id: str) -> JobRecord:
-    with app.app_context():
-        record = db.session.get(JobRecord, job_id)
-        db.session.expunge(record)
-        return record
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from portal.extensions import db
 from portal.invoicing.build import enqueue_due
 from portal.jobs.workers import CRON_LOCK_KEY
 from portal.models import Customer, Invoice, InvoiceRun, JobRecord, JobStatus
-from tests.faults.conftest import wait_for
-from tests.invoicing.conftest import billing  # noqa: F401
+from tests.factories import wait_for
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"])
 

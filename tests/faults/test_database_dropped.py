@@ -8,8 +8,7 @@ from portal import jobs
 from portal.extensions import db
 from portal.invoicing.build import run_period
 from portal.models import Customer, Invoice, JobStatus, LineItem
-from tests.faults.conftest import job, wait_for
-from tests.invoicing.conftest import billing  # noqa: F401
+from tests.factories import job, wait_for
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"])
 

@@ -6,7 +6,7 @@ from portal.extensions import db
 from portal.invoicing import lifecycle
 from portal.jobs.workers import drain
 from portal.models import AuditEvent, Delivery, Invoice, InvoiceDocument
-from tests.invoicing.test_build import build
+from tests.factories import build
 
 
 def test_approved_invoice_is_rendered_archived_and_delivered(app, billing, client, auth):
@@ -55,7 +55,7 @@ def test_admin_deliveries_page_lists_and_filters(app, billing, client, auth):
 
 def _approved(app, billing):
     from portal import accounts
-    from tests.conftest import PASSWORD
+    from tests.factories import PASSWORD
 
     billing.add(120000, "2026-10-03", employee="E1")
     build(app)

@@ -19,12 +19,7 @@ from portal.models import (
     JobRecord,
     LineItem,
 )
-
-
-def build(app, code="ACME", period="2026-10", force=True):
-    with app.app_context():
-        customer_id = db.session.scalar(select(Customer.id).where(Customer.code == code))
-        return run_period(customer_id, period, force=force)
+from tests.factories import build
 
 
 def invoices(app):

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.invoicing import lifecycle
 from portal.models import Invoice, InvoiceLine, InvoiceTotal, User
-from tests.invoicing.test_build import build
+from tests.factories import build
 
 
 def _invoice(app, number):

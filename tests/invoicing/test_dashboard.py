@@ -8,8 +8,7 @@ from portal.invoicing import lifecycle, queries
 from portal.invoicing.periods import Period
 from portal.models import Customer, Invoice
 from portal.models.base import utcnow
-from tests.conftest import PASSWORD
-from tests.invoicing.test_build import build
+from tests.factories import PASSWORD, build
 
 # Last month, which the dashboard's 12-month window always includes.
 LAST = Period.of(utcnow().date()).previous

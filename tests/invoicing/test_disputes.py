@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.invoicing import disputes
 from portal.invoicing.lifecycle import InvoiceStateError, approve
 from portal.models import AuditEvent, Dispute, Invoice, InvoiceLine, LineItem, User
-from tests.invoicing.test_build import build
+from tests.factories import build
 
 
 @pytest.fixture

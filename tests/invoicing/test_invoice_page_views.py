@@ -8,13 +8,13 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Dispute, Invoice
-from tests.invoicing.test_invoice_pages import _line_id, _status, invoice_id  # noqa: F401
+from tests.factories import invoice_status, line_id_by_amount
 
 HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def contact(client, auth, invoice_id):  # noqa: F811
+def contact(client, auth, invoice_id):
     auth.login("contact@acme.example")
     return client
 
@@ -40,7 +40,7 @@ def test_dispute_via_htmx_when_flagged_returns_decision_out_of_band_to_approve_u
     invoice_id,  # noqa: F811
 ):
     response = contact.post(
-        f"/customer/invoices/{invoice_id}/lines/{_line_id(app, 4500)}/dispute",
+        f"/customer/invoices/{invoice_id}/lines/{line_id_by_amount(app, 4500)}/dispute",
         data={"comment": "Not enrolled"},
         headers=HTMX,
     )
@@ -58,7 +58,7 @@ def test_withdraw_via_htmx_when_last_dispute_returns_decision_to_approve_whole_t
     contact,
     invoice_id,  # noqa: F811
 ):
-    line = _line_id(app, 4500)
+    line = line_id_by_amount(app, 4500)
     contact.post(f"/customer/invoices/{invoice_id}/lines/{line}/dispute", data={"comment": "No"})
     html = contact.post(f"/customer/invoices/{invoice_id}/lines/{line}/undispute", headers=HTMX).data.decode()
     decision = _oob_decision(html)
@@ -68,7 +68,7 @@ def test_withdraw_via_htmx_when_last_dispute_returns_decision_to_approve_whole_t
 
 def test_dispute_via_htmx_does_not_copy_comment_into_approval_comment(app, contact, invoice_id):  # noqa: F811
     html = contact.post(
-        f"/customer/invoices/{invoice_id}/lines/{_line_id(app, 4500)}/dispute",
+        f"/customer/invoices/{invoice_id}/lines/{line_id_by_amount(app, 4500)}/dispute",
         data={"comment": "Not enrolled"},
         headers=HTMX,
     ).data.decode()
@@ -77,7 +77,7 @@ def test_dispute_via_htmx_does_not_copy_comment_into_approval_comment(app, conta
 
 def test_dispute_plain_post_redirects_to_invoice_page_with_same_view(app, contact, invoice_id):  # noqa: F811
     response = contact.post(
-        f"/customer/invoices/{invoice_id}/lines/{_line_id(app, 4500)}/dispute?q=person&sort=amount",
+        f"/customer/invoices/{invoice_id}/lines/{line_id_by_amount(app, 4500)}/dispute?q=person&sort=amount",
         data={"comment": "Not enrolled"},
     )
     assert response.status_code == 302
@@ -93,7 +93,7 @@ def test_dispute_via_htmx_when_comment_empty_answers_400_with_error_next_to_comm
     contact,
     invoice_id,  # noqa: F811
 ):
-    line = _line_id(app, 4500)
+    line = line_id_by_amount(app, 4500)
     response = contact.post(
         f"/customer/invoices/{invoice_id}/lines/{line}/dispute", data={"comment": "  "}, headers=HTMX
     )
@@ -105,7 +105,7 @@ def test_dispute_via_htmx_when_comment_empty_answers_400_with_error_next_to_comm
 
 
 def test_dispute_when_comment_too_long_answers_400_and_keeps_what_was_typed(app, contact, invoice_id):  # noqa: F811
-    line = _line_id(app, 4500)
+    line = line_id_by_amount(app, 4500)
     comment = "x" * 1001
     response = contact.post(
         f"/customer/invoices/{invoice_id}/lines/{line}/dispute", data={"comment": comment}, headers=HTMX
@@ -118,7 +118,7 @@ def test_dispute_when_comment_too_long_answers_400_and_keeps_what_was_typed(app,
 
 
 def test_dispute_without_javascript_when_comment_empty_shows_page_with_error(app, contact, invoice_id):  # noqa: F811
-    line = _line_id(app, 4500)
+    line = line_id_by_amount(app, 4500)
     response = contact.post(f"/customer/invoices/{invoice_id}/lines/{line}/dispute", data={"comment": ""})
     html = response.data.decode()
     assert response.status_code == 400
@@ -134,7 +134,7 @@ def test_dispute_when_invoice_approved_meanwhile_answers_409_and_empties_decisio
     auth.login("second@acme.example")
     client.post(f"/customer/invoices/{invoice_id}/approve", data={})
     html_response = client.post(
-        f"/customer/invoices/{invoice_id}/lines/{_line_id(app, 4500)}/dispute",
+        f"/customer/invoices/{invoice_id}/lines/{line_id_by_amount(app, 4500)}/dispute",
         data={"comment": "Not enrolled"},
         headers=HTMX,
     )
@@ -209,7 +209,7 @@ def test_boosted_approve_redirects_to_page_showing_approved(app, contact, invoic
     assert response.status_code == 302 and response.location == f"/customer/invoices/{invoice_id}"
     page = contact.get(response.location).data.decode()
     assert "You approved invoice ACME-2026-10-1." in page and "Your decision" not in page
-    assert _status(app, invoice_id) == "approved"
+    assert invoice_status(app, invoice_id) == "approved"
 
 
 def test_deny_without_reason_answers_400_with_error_next_to_reason(

@@ -5,30 +5,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from portal import accounts
 from portal.extensions import db
 from portal.jobs.workers import drain
 from portal.models import Invoice, LineItem
-from tests.conftest import PASSWORD
-from tests.invoicing.test_build import build
-
-
-@pytest.fixture
-def invoice_id(app, billing):
-    billing.add(120000, "2026-10-03", employee="E1")
-    billing.add(4500, "2026-09-20", employee="E2", partner="code-camp", expense_type="tutoring")
-    build(app)
-    with app.app_context():
-        accounts.create_user(
-            email="globex@globex.example", password=PASSWORD, role="customer", customer_code="GLOBEX"
-        )
-        db.session.commit()
-        return db.session.scalar(select(Invoice.id))
-
-
-def _status(app, invoice_id):
-    with app.app_context():
-        return db.session.get(Invoice, invoice_id).status.value
+from tests.factories import build, invoice_status, line_id_by_amount
 
 
 def test_customer_landing_lists_invoice_awaiting_decision(client, auth, invoice_id):
@@ -61,7 +41,7 @@ def test_customer_approves_from_page(app, client, auth, invoice_id):
         f"/customer/invoices/{invoice_id}/approve", data={"comment": "ok"}, follow_redirects=True
     ).data.decode()
     assert "You approved invoice ACME-2026-10-1." in page
-    assert _status(app, invoice_id) == "approved"
+    assert invoice_status(app, invoice_id) == "approved"
 
 
 def test_second_decision_from_page_is_told_who_decided(app, client, auth, invoice_id):
@@ -73,7 +53,7 @@ def test_second_decision_from_page_is_told_who_decided(app, client, auth, invoic
         f"/customer/invoices/{invoice_id}/deny", data={"reason": "Line billed twice"}, follow_redirects=True
     )
     assert "It was approved by contact@acme.example" in page.data.decode()
-    assert _status(app, invoice_id) == "approved"
+    assert invoice_status(app, invoice_id) == "approved"
 
 
 def test_deny_without_reason_explains(app, client, auth, invoice_id):
@@ -82,7 +62,7 @@ def test_deny_without_reason_explains(app, client, auth, invoice_id):
         f"/customer/invoices/{invoice_id}/deny", data={"reason": ""}, follow_redirects=True
     ).data.decode()
     assert "Choose a reason." in page or "Not a valid choice" in page
-    assert _status(app, invoice_id) == "pending_approval"
+    assert invoice_status(app, invoice_id) == "pending_approval"
 
 
 def test_deny_other_without_details_explains(app, client, auth, invoice_id):
@@ -91,7 +71,7 @@ def test_deny_other_without_details_explains(app, client, auth, invoice_id):
         f"/customer/invoices/{invoice_id}/deny", data={"reason": "Other"}, follow_redirects=True
     ).data.decode()
     assert "Explain the reason when you choose Other." in page
-    assert _status(app, invoice_id) == "pending_approval"
+    assert invoice_status(app, invoice_id) == "pending_approval"
 
 
 def test_deny_with_reason_records_it(app, client, auth, invoice_id):
@@ -153,7 +133,7 @@ def test_admin_void_requires_reason_then_voids(app, client, auth, invoice_id):
     assert response.status_code == 400
     assert 'class="field-error">A reason is required.</small>' in response.data.decode()
     client.post(f"/admin/invoices/{invoice_id}/void", data={"reason": "Duplicate run"})
-    assert _status(app, invoice_id) == "void"
+    assert invoice_status(app, invoice_id) == "void"
 
 
 def test_admin_resolves_denial_from_page(app, client, auth, invoice_id):
@@ -178,11 +158,6 @@ def test_admin_resolves_denial_from_page(app, client, auth, invoice_id):
 def test_customer_cannot_reach_admin_invoices(client, auth, invoice_id):
     auth.login("contact@acme.example")
     assert client.get(f"/admin/invoices/{invoice_id}").status_code == 403
-
-
-def _line_id(app, amount):
-    with app.app_context():
-        return db.session.scalar(select(LineItem.id).where(LineItem.amount_minor == amount))
 
 
 def test_line_search_fragment_filters_by_employee(app, client, auth, invoice_id):
@@ -234,7 +209,7 @@ def test_documents_before_rendering_answer_404(client, auth, invoice_id):
 
 def test_dispute_from_page_then_approve_undisputed_and_admin_rebills(app, client, auth, invoice_id):
     auth.login("contact@acme.example")
-    line = _line_id(app, 4500)
+    line = line_id_by_amount(app, 4500)
     fragment = client.post(
         f"/customer/invoices/{invoice_id}/lines/{line}/dispute",
         data={"comment": "Not enrolled"},
@@ -251,7 +226,7 @@ def test_dispute_from_page_then_approve_undisputed_and_admin_rebills(app, client
         f"/customer/invoices/{invoice_id}/approve-undisputed", data={}, follow_redirects=True
     ).data.decode()
     assert "without 1 disputed line(s)" in page
-    assert _status(app, invoice_id) == "approved"
+    assert invoice_status(app, invoice_id) == "approved"
     auth.logout()
     auth.login("admin@example.com")
     queue = client.get("/admin/disputes").data.decode()
@@ -271,7 +246,7 @@ def test_dispute_from_page_then_approve_undisputed_and_admin_rebills(app, client
 def test_dispute_without_comment_explains(app, client, auth, invoice_id):
     auth.login("contact@acme.example")
     page = client.post(
-        f"/customer/invoices/{invoice_id}/lines/{_line_id(app, 4500)}/dispute",
+        f"/customer/invoices/{invoice_id}/lines/{line_id_by_amount(app, 4500)}/dispute",
         data={"comment": ""},
         follow_redirects=True,
     )
@@ -310,7 +285,8 @@ def test_admin_reject_dispute_without_reason_explains_next_to_field(app, client,
 
     auth.login("contact@acme.example")
     client.post(
-        f"/customer/invoices/{invoice_id}/lines/{_line_id(app, 4500)}/dispute", data={"comment": "No"}
+        f"/customer/invoices/{invoice_id}/lines/{line_id_by_amount(app, 4500)}/dispute",
+        data={"comment": "No"},
     )
     client.post(f"/customer/invoices/{invoice_id}/approve-undisputed", data={})
     auth.logout()
@@ -327,7 +303,7 @@ def test_admin_reject_dispute_without_reason_explains_next_to_field(app, client,
 
 def test_dispute_queue_when_invoice_pending_offers_no_resolution(app, client, auth, invoice_id):
     auth.login("contact@acme.example")
-    line = _line_id(app, 4500)
+    line = line_id_by_amount(app, 4500)
     client.post(f"/customer/invoices/{invoice_id}/lines/{line}/dispute", data={"comment": "Not enrolled"})
     auth.logout()
     auth.login("admin@example.com")

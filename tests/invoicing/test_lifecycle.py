@@ -9,7 +9,7 @@ from portal.extensions import db
 from portal.invoicing import lifecycle
 from portal.invoicing.lifecycle import InvoiceStateError
 from portal.models import AuditEvent, Invoice, InvoiceLine, InvoiceTotal, LineItem, User
-from tests.invoicing.test_build import build
+from tests.factories import build
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from portal.invoicing import lifecycle
 from portal.invoicing.notify import notify_awaiting_approval, notify_denied, send_reminders
 from portal.jobs.workers import drain
 from portal.models import Invoice, User
-from tests.invoicing.test_build import build
+from tests.factories import build
 
 
 def received(handler):

@@ -144,7 +144,7 @@ def test_original_download_is_byte_identical(app, partner_client):
 
 def test_other_partners_upload_answers_404(app, client, auth, partner):
     from portal import accounts
-    from tests.conftest import PASSWORD
+    from tests.factories import PASSWORD
 
     with app.app_context():
         accounts.create_partner(slug="other-u", name="Other")

@@ -8,7 +8,7 @@ from sqlalchemy import update
 from portal.extensions import db
 from portal.models import LineItem
 from portal.rendering.csv_export import CSV_COLUMNS, invoice_csv
-from tests.rendering.conftest import build_invoice
+from tests.factories import build_invoice
 
 
 def rows_of(app, invoice_id):

@@ -16,7 +16,7 @@ from portal.models import AuditEvent, Invoice
 from portal.models.delivery import InvoiceDocument
 from portal.rendering import deliverables
 from portal.rendering.deliverables import document_for, render_invoice
-from tests.rendering.conftest import build_invoice
+from tests.factories import build_invoice
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ import pytest
 from portal.rendering import fast_text, pdfa
 from portal.rendering.csv_export import invoice_csv
 from portal.rendering.pdf import invoice_html
-from tests.rendering.conftest import build_invoice
+from tests.factories import build_invoice
 
 OUR = {"name": "Ëxample Benefits LLC", "address": ["1 Main St", "Springfield"]}
 # Text that takes WeasyPrint's own path, line by line: an emoji (colour font or missing glyph),

@@ -7,7 +7,7 @@ from pypdf import PdfReader
 
 from portal.rendering.csv_export import invoice_csv
 from portal.rendering.pdf import invoice_html, render_pdf
-from tests.rendering.conftest import build_invoice
+from tests.factories import build_invoice
 
 OUR = {"name": "Example Benefits LLC", "address": ["1 Main St", "Springfield"]}
 

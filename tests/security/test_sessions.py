@@ -8,7 +8,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import AuditEvent, User, UserSession
 from portal.models.base import utcnow
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 
 COOKIE = "session"
 
