@@ -22,20 +22,10 @@ from portal.ingest.mapping import (
     normalize_row,
 )
 from portal.ingest.values import ValueProblem, parse_amount, plain_amount
+from tests.samples import PROFILE
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-COLUMNS = {
-    "employee_external_id": "Employee ID",
-    "employee_name": "Employee Name",
-    "customer_code": "Employer",
-    "partner_reference": "Transaction ID",
-    "expense_type": "Fee Type",
-    "amount": "Amount",
-    "currency": "Currency",
-    "service_date": "Date of Service",
-    "description": "Course",
-    "term": "Term",
-}
+COLUMNS = PROFILE["columns"]
 
 
 def reference_amount(text, separator, exponent):
@@ -83,17 +73,7 @@ def test_plain_amount_reads_grouped_and_refund_amounts(minor, exponent):
 
 
 def profile(**overrides):
-    data = {
-        "format": "tuition-portal/mapping-profile",
-        "version": 1,
-        "columns": COLUMNS,
-        "date_formats": ["%d.%m.%Y"],
-        "decimal_separator": ".",
-        "default_currency": "USD",
-        "default_customer": None,
-        "expense_type_synonyms": {"Course Fee": "fees"},
-        "sheet": None,
-    }
+    data = {**PROFILE, "expense_type_synonyms": {"Course Fee": "fees"}}
     data.update(overrides)
     return MappingProfile.from_json_dict(data)
 

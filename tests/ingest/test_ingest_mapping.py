@@ -20,6 +20,7 @@ from portal.ingest.mapping import (
     normalize_row,
     propose_mapping,
 )
+from tests.samples import PROFILE
 
 HEADERS = [
     "Employee ID",
@@ -133,13 +134,11 @@ def test_propose_mapping_when_header_contains_words_of_two_fields_leaves_it_unma
 
 def valid_json():
     return {
-        "format": "tuition-portal/mapping-profile",
-        "version": 1,
+        **PROFILE,
         "columns": propose_mapping(HEADERS),
         "date_formats": ["%d/%m/%Y"],
         "decimal_separator": ",",
         "default_currency": "eur",
-        "default_customer": None,
         "expense_type_synonyms": {"Kursgebühr": "tuition"},
         "sheet": "Charges",
     }
