@@ -18,6 +18,9 @@ from rq.timeouts import TimerDeathPenalty
 
 from portal import jobs
 from portal.extensions import db
+from portal.invoicing.build import enqueue_due
+from portal.invoicing.notify import send_reminders
+from portal.rendering.sandbox import revive_server
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +73,6 @@ class PortalWorker(Worker):
 
     def fork_work_horse(self, job, queue):
         # The horse renders PDFs through this process's render server: bring it back if it died.
-        from portal.rendering.sandbox import revive_server
-
         revive_server()
         return super().fork_work_horse(job, queue)
 
@@ -93,9 +94,6 @@ def register_cron_jobs(cron: CronScheduler, sweep_seconds: int, *, sweep: bool =
 
     worker.py passes sweep=False: there every PortalWorker sweeps by itself (see PortalWorker).
     """
-    from portal.invoicing.build import enqueue_due
-    from portal.invoicing.notify import send_reminders
-
     if sweep:
         cron.register(jobs.cron_sweep, queue_name="default", interval=sweep_seconds)
     # Hourly, so that each customer's invoice day is caught soon after it starts in its own time

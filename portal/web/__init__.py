@@ -7,9 +7,13 @@ such as `flask db upgrade` never start a background thread against a database no
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask, Response, current_app, request, url_for
 
+from portal.core.money import format_money
+from portal.core.storage import get_storage
+from portal.jobs.workers import start_embedded
 from portal.models.users import Role
 
 # How htmx treats answers (htmx 2's responseHandling), one rule for every page:
@@ -148,8 +152,6 @@ def nav_groups(user) -> list[tuple[str | None, list[NavLink]]]:
 
 
 def init_app(app: Flask) -> None:
-    from portal.core.money import format_money
-
     app.add_template_filter(format_money, "money")
 
     @app.context_processor
@@ -164,8 +166,6 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def start_embedded_worker():
         if not app.config["REDIS_URL"] and app.config["EMBEDDED_WORKER"] and not app.testing:
-            from portal.jobs.workers import start_embedded
-
             start_embedded(app)
 
     @app.after_request
@@ -215,8 +215,6 @@ def init_app(app: Flask) -> None:
 
 def attachment_header(filename: str) -> str:
     """Content-Disposition for a download: an ASCII fallback plus the exact UTF-8 name (RFC 6266)."""
-    from urllib.parse import quote
-
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
@@ -227,10 +225,6 @@ def send_stored(key: str, *, filename: str, mimetype: str, size: int, sha256: st
     The generator needs no request context (it only reads the storage stream), so none is kept
     alive while the body is sent; the stream is closed when the body ends or the client goes away.
     """
-    from flask import Response
-
-    from portal.core.storage import get_storage
-
     stream = get_storage().open(key)
 
     def chunks():

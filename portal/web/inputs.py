@@ -13,6 +13,9 @@ from flask import Flask, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
+from portal.errors import error_response
+from portal.invoicing.periods import Period
+
 # PostgreSQL `integer` (every primary key but the audit chain's `seq`, which is `bigint`).
 MAX_ID = 2**31 - 1
 MAX_SEQ = 2**63 - 1
@@ -96,8 +99,6 @@ def date_arg(name: str, *, label: str | None = None) -> dt.date | None:
 
 def parse_period(text: str):
     """A billing period (YYYY-MM) from MIN_YEAR to MAX_YEAR; otherwise InputError with the reason."""
-    from portal.invoicing.periods import Period
-
     text = text.strip()
     if len(text) >= 4 and text[:4].isascii() and text[:4].isdigit():
         check_year(int(text[:4]), label="period")
@@ -136,8 +137,6 @@ def refuse_nul() -> None:
 
 def init_app(app: Flask) -> None:
     """Register `<id:...>` (before any blueprint adds its rules), the NUL check and the 400 page."""
-    from portal.errors import error_response
-
     app.url_map.converters["id"] = IdConverter
     app.before_request(refuse_nul)
 
