@@ -7,20 +7,28 @@ that reason; under CI (CI=true) their absence is an error instead, so CI never s
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 import redis
 from aiosmtpd.controller import Controller
 from argon2 import PasswordHasher, profiles
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import make_url
 
 from portal import create_app
 from portal.extensions import db
 from portal.models import users
+from tests.backends import (
+    IN_CI,
+    TEST_DATABASE_URL,
+    TEST_REDIS_URL,
+    base_config,
+    empty_postgres_database,
+    free_port,
+    make_url_redis,
+    truncate_all,
+)
 from tests.factories import PASSWORD, Billing
 
 # Argon2id with the library's cheapest parameters: the same code path (the hash still says
@@ -28,23 +36,6 @@ from tests.factories import PASSWORD, Billing
 # keeps argon2-cffi's recommended parameters; processes a test starts (worker.py) use those too.
 users._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
 users._DUMMY_HASH = users._hasher.hash("not-a-real-password")
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def _base_config(tmp_path: Path) -> dict:
-    return {
-        "TESTING": True,
-        "SECRET_KEY": "test-secret-key-not-for-production",
-        "WTF_CSRF_ENABLED": False,
-        "STORAGE_URL": f"file://{tmp_path / 'storage'}",
-        "MAIL_OUTBOX_DIR": str(tmp_path / "mail"),
-        "RATELIMIT_STORAGE_URI": "memory://",
-        "EMBEDDED_WORKER": False,
-        "JOB_MODULE_PREFIXES": ("portal.", "tests."),
-    }
 
 
 def _migrate(app) -> None:
@@ -59,7 +50,7 @@ def sqlite_template(tmp_path_factory) -> Path:
     """A SQLite database built once by the real migrations; each test gets a copy."""
     base = tmp_path_factory.mktemp("sqlite-template")
     path = base / "template.db"
-    app = create_app({**_base_config(base), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
+    app = create_app({**base_config(base), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
     _migrate(app)
     with app.app_context():
         db.engine.dispose()
@@ -83,13 +74,6 @@ def redis_url(worker_id) -> str | None:
     return make_url_redis(TEST_REDIS_URL, _worker_index(worker_id)) if TEST_REDIS_URL else None
 
 
-def make_url_redis(url: str, index: int) -> str:
-    base, _, number = url.rpartition("/")
-    if not number.isdigit() or "/" not in url.split("://", 1)[1]:
-        base, number = url.rstrip("/"), "0"
-    return f"{base}/{(int(number) - index) % 16}"
-
-
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory, worker_id) -> str:
     """TEST_DATABASE_URL (or, under xdist, one database per worker created next to it), with its
@@ -101,38 +85,11 @@ def postgres_url(tmp_path_factory, worker_id) -> str:
     url = empty_postgres_database(
         f"{make_url(TEST_DATABASE_URL).database}_{worker_id}" if worker_id.startswith("gw") else None
     )
-    app = create_app({**_base_config(tmp_path_factory.mktemp("pg")), "SQLALCHEMY_DATABASE_URI": url})
+    app = create_app({**base_config(tmp_path_factory.mktemp("pg")), "SQLALCHEMY_DATABASE_URI": url})
     _migrate(app)
     with app.app_context():
         db.engine.dispose()
     return url
-
-
-def empty_postgres_database(name: str | None = None) -> str:
-    """TEST_DATABASE_URL, or the database `name` next to it (created if missing), with its public
-    schema dropped and made again; returns its URL."""
-    url = TEST_DATABASE_URL
-    if name:
-        admin = create_engine(url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = make_url(url).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
-
-
-def _truncate_all(url: str) -> None:
-    engine = create_engine(url)
-    tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -142,7 +99,7 @@ def backend(request) -> str:
 
 @pytest.fixture
 def app(backend, tmp_path, request):
-    config = _base_config(tmp_path)
+    config = base_config(tmp_path)
     if backend == "sqlite":
         path = tmp_path / "portal.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
@@ -155,7 +112,7 @@ def app(backend, tmp_path, request):
             pytest.skip("PostgreSQL run skipped: TEST_REDIS_URL is not set")
         redis_url = request.getfixturevalue("redis_url")
         redis.Redis.from_url(redis_url).flushdb()
-        _truncate_all(url)
+        truncate_all(url)
         config.update(SQLALCHEMY_DATABASE_URI=url, REDIS_URL=redis_url)
     app = create_app(config)
     yield app
@@ -299,17 +256,11 @@ class Collector:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_server():
     """A real SMTP server on 127.0.0.1 without STARTTLS or AUTH, like a local relay."""
     handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller, handler
     controller.stop()

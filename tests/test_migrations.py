@@ -9,13 +9,13 @@ from sqlalchemy.engine import make_url
 
 from portal import create_app
 from portal.extensions import db
-from tests.conftest import TEST_DATABASE_URL, _base_config
+from tests.backends import TEST_DATABASE_URL, base_config
 
 EXPECTED = {"partners", "customers", "employees", "users", "audit_events", "job_records", "alembic_version"}
 
 
 def _upgrade_and_inspect(tmp_path, url):
-    app = create_app({**_base_config(tmp_path), "SQLALCHEMY_DATABASE_URI": url})
+    app = create_app({**base_config(tmp_path), "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         upgrade()
         tables = set(inspect(db.engine).get_table_names())

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from portal import create_app
 from portal.extensions import db, limiter
 from portal.models import UserSession
-from tests.conftest import PASSWORD, _base_config
+from tests.backends import base_config
+from tests.factories import PASSWORD
 
 
 def _closed_port() -> int:
@@ -25,7 +26,7 @@ def app_with(app, tmp_path):
 
     def build(**settings):
         config = {
-            **_base_config(tmp_path),
+            **base_config(tmp_path),
             "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
             "REDIS_URL": app.config["REDIS_URL"],
             **settings,

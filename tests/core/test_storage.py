@@ -11,6 +11,7 @@ import time
 import pytest
 
 from portal.core.storage import LocalStorage, S3Storage, StorageError, storage_from_url
+from tests.backends import free_port
 
 CONTENT = b"Student ID,Amount\n1,100.00\n" * 100
 
@@ -42,19 +43,13 @@ def test_storage_url_when_unknown_scheme_explains():
         storage_from_url("ftp://host/x")
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def moto_endpoint():
     """A real S3-compatible server process (moto in server mode) on a free local port."""
     server = shutil.which("moto_server") or str(
         __import__("pathlib").Path(sys.executable).parent / "moto_server"
     )
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

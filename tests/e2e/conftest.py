@@ -22,15 +22,15 @@ import pytest
 import requests
 from sqlalchemy import make_url
 
-from tests.conftest import (
+from tests.backends import (
     IN_CI,
-    PASSWORD,
     TEST_DATABASE_URL,
     TEST_REDIS_URL,
-    _free_port,
     empty_postgres_database,
+    free_port,
     make_url_redis,
 )
+from tests.factories import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
@@ -103,7 +103,7 @@ def portal_server(request, tmp_path_factory, worker_id):
         pytest.skip("PostgreSQL browser tests skipped: TEST_DATABASE_URL / TEST_REDIS_URL are not set")
 
     instance = tmp_path_factory.mktemp(f"e2e-{backend}")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PORTAL_INSTANCE_PATH": str(instance),

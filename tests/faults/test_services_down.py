@@ -20,7 +20,8 @@ from portal.extensions import db
 from portal.invoicing.build import run_period
 from portal.jobs.workers import drain
 from portal.models import Customer, Invoice, InvoiceDocument, JobRecord, LineItem, Upload, UploadStatus
-from tests.conftest import PASSWORD, _free_port
+from tests.backends import free_port
+from tests.factories import PASSWORD
 from tests.samples import ROW1, ROW2, csv_bytes
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -30,7 +31,7 @@ class OwnRedis:
     """A Redis server of this test's own, which the test stops and starts (never the shared one)."""
 
     def __init__(self, tmp_path):
-        self.port, self.dir, self.proc = _free_port(), tmp_path, None
+        self.port, self.dir, self.proc = free_port(), tmp_path, None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -167,7 +168,7 @@ def test_upload_when_s3_unreachable_refuses_clearly_and_records_nothing(app, cli
 
     s3 = boto3.client(
         "s3",
-        endpoint_url=f"http://127.0.0.1:{_free_port()}",  # nothing listens there
+        endpoint_url=f"http://127.0.0.1:{free_port()}",  # nothing listens there
         aws_access_key_id="test",
         aws_secret_access_key="test",  # noqa: S106 - a fake key for a server that is not there
         region_name="us-east-1",

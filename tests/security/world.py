@@ -38,7 +38,8 @@ from portal.models import (
     Upload,
     User,
 )
-from tests.conftest import PASSWORD, _base_config, _truncate_all
+from tests.backends import TEST_REDIS_URL, base_config, truncate_all
+from tests.factories import PASSWORD
 from tests.samples import HEADER, PROFILE
 
 ROLES = ("anonymous", "partner_a", "partner_b", "customer_a", "customer_b", "admin")
@@ -75,7 +76,7 @@ class World:
 
 def make_app(backend: str, tmp_path, request) -> Flask:
     """An app like the `app` fixture's, for a longer-lived (module) scope."""
-    config = {**_base_config(tmp_path), "LOGIN_RATE_LIMIT": "1000 per minute"}
+    config = {**base_config(tmp_path), "LOGIN_RATE_LIMIT": "1000 per minute"}
     if backend == "sqlite":
         path = tmp_path / "portal.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
@@ -83,14 +84,12 @@ def make_app(backend: str, tmp_path, request) -> Flask:
     else:
         import pytest
 
-        from tests.conftest import TEST_REDIS_URL
-
         url = request.getfixturevalue("postgres_url")
         if not TEST_REDIS_URL:
             pytest.skip("PostgreSQL run skipped: TEST_REDIS_URL is not set")
         redis_url = request.getfixturevalue("redis_url")
         redis.Redis.from_url(redis_url).flushdb()
-        _truncate_all(url)
+        truncate_all(url)
         config.update(SQLALCHEMY_DATABASE_URI=url, REDIS_URL=redis_url)
     return create_app(config)
 
