@@ -18,7 +18,7 @@ CONSOLE_MODULES = {
 }
 
 
-def test_dashboard_when_data_shows_counts_and_latency(app, client, auth, billing):  # noqa: F811
+def test_dashboard_when_data_shows_counts_and_latency(app, client, auth, billing):
     billing.add(1000, "2024-03-01")
     billing.add(2000, "2024-03-02")
     now = utcnow()

@@ -37,7 +37,7 @@ def user_named(email):
 
 
 @pytest.fixture
-def history(app, client, auth, billing):  # noqa: F811
+def history(app, client, auth, billing):
     """ACME-2026-10-1's whole life through the domain functions: generated, notified, viewed, a line
     disputed, the rest approved, rendered, archived (delivered), the disputed line rejected. Beside it
     ACME-2026-11-1, generated and notified, whose events must never show under the first."""
@@ -105,7 +105,7 @@ def test_invoice_filter_when_number_given_leaves_out_other_invoices_events(app, 
     assert listed(client, "invoice=ACME-2026-11-1") == others
 
 
-def test_invoice_filter_when_supplemental_lists_the_rebill_recorded_on_its_parent(app, client, auth, billing):  # noqa: F811
+def test_invoice_filter_when_supplemental_lists_the_rebill_recorded_on_its_parent(app, client, auth, billing):
     billing.add(1000, "2026-10-03", employee="E1")
     disputed_line = billing.add(2000, "2026-10-04", employee="E2")
     build(app, period="2026-10")

@@ -109,7 +109,7 @@ def test_audit_verify_when_not_admin_refuses(client, auth, tenants):
     assert client.post("/admin/audit/verify").status_code == 403
 
 
-def test_invoice_trail_when_own_invoice_lists_events_in_plain_words(app, client, auth, billing):  # noqa: F811
+def test_invoice_trail_when_own_invoice_lists_events_in_plain_words(app, client, auth, billing):
     billing.add(1000, "2026-10-03")
     billing.add(2000, "2026-10-03", customer="GLOBEX")
     build(app)

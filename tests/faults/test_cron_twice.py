@@ -31,7 +31,7 @@ def test_cron_when_two_workers_run_has_one_leader(app, workers):
         assert [s.name for s in schedulers] == [conn.get(CRON_LOCK_KEY).decode()]
 
 
-def test_periodic_build_when_fired_twice_on_two_workers_builds_once(app, billing, workers):  # noqa: F811
+def test_periodic_build_when_fired_twice_on_two_workers_builds_once(app, billing, workers):
     billing.add(30000, "2026-10-05")
     billing.add(12000, "2026-10-06", employee="E2")
     november = dt.datetime(2026, 11, 2, 15, 0, tzinfo=dt.UTC)

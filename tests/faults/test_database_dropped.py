@@ -39,7 +39,7 @@ def _invoices(app, customer_id):
 
 def test_build_when_database_connection_dropped_mid_job_retry_builds_invoice_once(
     app,
-    billing,  # noqa: F811
+    billing,
     workers,
 ):
     line_ids = [billing.add(5000 + n, f"2026-10-{2 + n:02d}") for n in range(5)]

@@ -97,7 +97,7 @@ def _acme(app):
         return db.session.scalar(select(Customer.id).where(Customer.code == "ACME"))
 
 
-def test_invoice_build_when_worker_killed_mid_build_recovers_with_one_invoice(app, billing, workers):  # noqa: F811
+def test_invoice_build_when_worker_killed_mid_build_recovers_with_one_invoice(app, billing, workers):
     line_ids = [
         billing.add(1000 + n, f"2026-10-{1 + n % 28:02d}", employee=f"E{1 + n % 3}") for n in range(40)
     ]
@@ -116,7 +116,7 @@ def test_invoice_build_when_worker_killed_mid_build_recovers_with_one_invoice(ap
     assert attached == [invoices[0].id] * len(line_ids)
 
 
-def test_render_when_worker_killed_mid_render_recovers_with_documents_once(app, billing, workers):  # noqa: F811
+def test_render_when_worker_killed_mid_render_recovers_with_documents_once(app, billing, workers):
     from tests.factories import build_invoice
 
     billing.add(125000, "2026-10-03")

@@ -37,7 +37,7 @@ def _disputes(app) -> list[Dispute]:
 def test_dispute_via_htmx_when_flagged_returns_decision_out_of_band_to_approve_undisputed(
     app,
     contact,
-    invoice_id,  # noqa: F811
+    invoice_id,
 ):
     response = contact.post(
         f"/customer/invoices/{invoice_id}/lines/{line_id_by_amount(app, 4500)}/dispute",
@@ -56,7 +56,7 @@ def test_dispute_via_htmx_when_flagged_returns_decision_out_of_band_to_approve_u
 def test_withdraw_via_htmx_when_last_dispute_returns_decision_to_approve_whole_total(
     app,
     contact,
-    invoice_id,  # noqa: F811
+    invoice_id,
 ):
     line = line_id_by_amount(app, 4500)
     contact.post(f"/customer/invoices/{invoice_id}/lines/{line}/dispute", data={"comment": "No"})
@@ -66,7 +66,7 @@ def test_withdraw_via_htmx_when_last_dispute_returns_decision_to_approve_whole_t
     assert _disputes(app) == []
 
 
-def test_dispute_via_htmx_does_not_copy_comment_into_approval_comment(app, contact, invoice_id):  # noqa: F811
+def test_dispute_via_htmx_does_not_copy_comment_into_approval_comment(app, contact, invoice_id):
     html = contact.post(
         f"/customer/invoices/{invoice_id}/lines/{line_id_by_amount(app, 4500)}/dispute",
         data={"comment": "Not enrolled"},
@@ -75,7 +75,7 @@ def test_dispute_via_htmx_does_not_copy_comment_into_approval_comment(app, conta
     assert "Not enrolled</textarea>" not in _oob_decision(html)
 
 
-def test_dispute_plain_post_redirects_to_invoice_page_with_same_view(app, contact, invoice_id):  # noqa: F811
+def test_dispute_plain_post_redirects_to_invoice_page_with_same_view(app, contact, invoice_id):
     response = contact.post(
         f"/customer/invoices/{invoice_id}/lines/{line_id_by_amount(app, 4500)}/dispute?q=person&sort=amount",
         data={"comment": "Not enrolled"},
@@ -91,7 +91,7 @@ def test_dispute_plain_post_redirects_to_invoice_page_with_same_view(app, contac
 def test_dispute_via_htmx_when_comment_empty_answers_400_with_error_next_to_comment(
     app,
     contact,
-    invoice_id,  # noqa: F811
+    invoice_id,
 ):
     line = line_id_by_amount(app, 4500)
     response = contact.post(
@@ -104,7 +104,7 @@ def test_dispute_via_htmx_when_comment_empty_answers_400_with_error_next_to_comm
     assert _disputes(app) == []
 
 
-def test_dispute_when_comment_too_long_answers_400_and_keeps_what_was_typed(app, contact, invoice_id):  # noqa: F811
+def test_dispute_when_comment_too_long_answers_400_and_keeps_what_was_typed(app, contact, invoice_id):
     line = line_id_by_amount(app, 4500)
     comment = "x" * 1001
     response = contact.post(
@@ -117,7 +117,7 @@ def test_dispute_when_comment_too_long_answers_400_and_keeps_what_was_typed(app,
     assert _disputes(app) == []
 
 
-def test_dispute_without_javascript_when_comment_empty_shows_page_with_error(app, contact, invoice_id):  # noqa: F811
+def test_dispute_without_javascript_when_comment_empty_shows_page_with_error(app, contact, invoice_id):
     line = line_id_by_amount(app, 4500)
     response = contact.post(f"/customer/invoices/{invoice_id}/lines/{line}/dispute", data={"comment": ""})
     html = response.data.decode()
@@ -129,7 +129,7 @@ def test_dispute_when_invoice_approved_meanwhile_answers_409_and_empties_decisio
     app,
     client,
     auth,
-    invoice_id,  # noqa: F811
+    invoice_id,
 ):
     auth.login("second@acme.example")
     client.post(f"/customer/invoices/{invoice_id}/approve", data={})
@@ -145,7 +145,7 @@ def test_dispute_when_invoice_approved_meanwhile_answers_409_and_empties_decisio
     assert _disputes(app) == []
 
 
-def test_invoice_page_when_filter_params_shows_that_view_with_controls_set(app, contact, invoice_id):  # noqa: F811
+def test_invoice_page_when_filter_params_shows_that_view_with_controls_set(app, contact, invoice_id):
     html = contact.get(f"/customer/invoices/{invoice_id}?q=person+2&type=tutoring&sort=-amount").data.decode()
     lines = _lines_section(html)
     assert "$45.00" in lines and "$1,200.00" not in lines
@@ -154,7 +154,7 @@ def test_invoice_page_when_filter_params_shows_that_view_with_controls_set(app, 
     assert '<option value="-amount" selected>' in lines
 
 
-def test_invoice_page_when_page_param_shows_that_page(app, contact, invoice_id, monkeypatch):  # noqa: F811
+def test_invoice_page_when_page_param_shows_that_page(app, contact, invoice_id, monkeypatch):
     from portal.web import invoices as invoice_views
 
     monkeypatch.setattr(invoice_views, "LINES_PAGE", 1)
@@ -166,7 +166,7 @@ def test_invoice_page_when_page_param_shows_that_page(app, contact, invoice_id, 
     assert f'href="/customer/invoices/{invoice_id}?sort=amount#lines"' in lines  # back to page 1
 
 
-def test_lines_fragment_for_htmx_is_the_section_alone_and_names_page_url(app, contact, invoice_id):  # noqa: F811
+def test_lines_fragment_for_htmx_is_the_section_alone_and_names_page_url(app, contact, invoice_id):
     response = contact.get(f"/customer/invoices/{invoice_id}/lines?q=person+2&sort=date", headers=HTMX)
     html = response.data.decode()
     assert html.startswith('<section id="lines"') and "<title>" not in html
@@ -176,33 +176,33 @@ def test_lines_fragment_for_htmx_is_the_section_alone_and_names_page_url(app, co
     assert parse_qs(pushed.query) == {"q": ["person 2"], "sort": ["date"]}
 
 
-def test_lines_url_without_htmx_redirects_to_page_with_filters(contact, invoice_id):  # noqa: F811
+def test_lines_url_without_htmx_redirects_to_page_with_filters(contact, invoice_id):
     response = contact.get(f"/customer/invoices/{invoice_id}/lines?type=tuition")
     assert response.status_code == 302
     assert response.location == f"/customer/invoices/{invoice_id}?type=tuition#lines"
 
 
-def test_line_filter_form_swaps_results_only_and_last_change_wins(contact, invoice_id):  # noqa: F811
+def test_line_filter_form_swaps_results_only_and_last_change_wins(contact, invoice_id):
     form = _lines_section(contact.get(f"/customer/invoices/{invoice_id}").data.decode())
     form = form[form.index('<form id="lines-filters"') : form.index("</form>")]
     assert 'hx-target="#line-results"' in form and 'hx-sync="this:queue last"' in form
     assert f'action="/customer/invoices/{invoice_id}#lines"' in form  # without JavaScript: the page
 
 
-def test_admin_invoice_page_when_filter_params_shows_that_view(app, client, auth, invoice_id):  # noqa: F811
+def test_admin_invoice_page_when_filter_params_shows_that_view(app, client, auth, invoice_id):
     auth.login("admin@example.com")
     lines = _lines_section(client.get(f"/admin/invoices/{invoice_id}?type=tuition").data.decode())
     assert "$1,200.00" in lines and "$45.00" not in lines
     assert '<option value="tuition" selected>' in lines
 
 
-def test_decision_forms_ask_for_confirmation(contact, invoice_id):  # noqa: F811
+def test_decision_forms_ask_for_confirmation(contact, invoice_id):
     html = contact.get(f"/customer/invoices/{invoice_id}").data.decode()
     assert 'hx-confirm="Approve ACME-2026-10-1 for $1,245.00?"' in html
     assert 'hx-confirm="Deny ACME-2026-10-1?' in html
 
 
-def test_boosted_approve_redirects_to_page_showing_approved(app, contact, invoice_id):  # noqa: F811
+def test_boosted_approve_redirects_to_page_showing_approved(app, contact, invoice_id):
     response = contact.post(
         f"/customer/invoices/{invoice_id}/approve", data={}, headers={**HTMX, "HX-Boosted": "true"}
     )
@@ -215,7 +215,7 @@ def test_boosted_approve_redirects_to_page_showing_approved(app, contact, invoic
 def test_deny_without_reason_answers_400_with_error_next_to_reason(
     app,
     contact,
-    invoice_id,  # noqa: F811
+    invoice_id,
 ):
     response = contact.post(
         f"/customer/invoices/{invoice_id}/deny", data={"reason": ""}, headers={**HTMX, "HX-Boosted": "true"}
