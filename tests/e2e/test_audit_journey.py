@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import login
+from tests.e2e.browser import login
 
 ROWS = [
     ("E100", "A-1", "Tuition", "900.00", "05.10.2026"),

@@ -9,7 +9,7 @@ import re
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
-from tests.e2e.conftest import login, scroll_width
+from tests.e2e.browser import login, scroll_width
 
 ROWS = [
     ("E100", "K-1", "Tuition", "2,400.00", "05.10.2026"),

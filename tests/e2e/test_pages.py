@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import login, run_axe, scroll_width
+from tests.e2e.browser import login, run_axe, scroll_width
 
 ROWS = [
     ("E100", "P-1", "Tuition", "1,250.00", "05.10.2026"),

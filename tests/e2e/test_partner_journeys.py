@@ -9,7 +9,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import login
+from tests.e2e.browser import login
 
 GOOD = [
     ("E100", "U-1", "Tuition", "1,234.50", "15.10.2026"),
