@@ -19,6 +19,7 @@ from portal.admin import (  # noqa: E402,F401
     audit_views,
     customers,
     dashboard,
+    delivery,
     invoices,
     jobs,
     partners,

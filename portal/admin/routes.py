@@ -5,7 +5,8 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal import accounts
-from portal.admin import audit_views, bp
+from portal.admin import bp
+from portal.admin.audit_query import event_subjects
 from portal.core import audit
 from portal.extensions import db
 from portal.ingest import pipeline
@@ -37,9 +38,7 @@ def index():
         .order_by(AuditEvent.seq.desc())
         .limit(20)
     ).all()
-    return render_template(
-        "admin/index.html", counts=counts, events=events, subjects=audit_views.event_subjects(events)
-    )
+    return render_template("admin/index.html", counts=counts, events=events, subjects=event_subjects(events))
 
 
 @bp.route("/quarantine")
