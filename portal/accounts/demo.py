@@ -5,14 +5,18 @@ Passwords are generated per installation and printed, never fixed in the code.
 
 from __future__ import annotations
 
+import io
 import secrets
 
 from sqlalchemy import func, select
 
-from portal import accounts
+from portal import accounts, jobs
 from portal.extensions import db
 from portal.ingest import pipeline
+from portal.invoicing.build import run_period
+from portal.invoicing.periods import Period
 from portal.models import Customer, Employee, Partner
+from portal.models.base import utcnow
 
 PARTNERS = [
     ("state-university", "State University", "university", "USD"),
@@ -93,11 +97,6 @@ def _demo_file(slug: str, period, start: int, count: int, customers, extra: str 
 def _demo_uploads(period) -> None:
     """A month of partner files: clean ones from every partner (one with an unknown employee and
     a few hundred lines for ACME), and one with problems that waits for the partner's review."""
-    import io
-
-    from portal import jobs
-    from portal.ingest import pipeline
-
     month = period.start.strftime("%B").lower()
     files = [
         ("state-university", f"{month}-statement.csv", 1, 600, ["ACME", "ACME", "GLOBEX", "INITECH"],
@@ -121,8 +120,6 @@ def _demo_uploads(period) -> None:
 
 def _demo_invoices(period) -> None:
     """Build last month's invoice of every demo customer, so each awaits its contact's decision."""
-    from portal.invoicing.build import run_period
-
     for code, *_ in CUSTOMERS:
         customer = db.session.scalar(select(Customer).where(Customer.code == code))
         run_period(customer.id, period.key)
@@ -160,9 +157,6 @@ def load_demo() -> list[tuple[str, str, str]]:
         accounts.create_user(email=email, password=password, role=role, name=role.capitalize(), **extra)
         logins.append((role, email, password))
     db.session.commit()
-    from portal.invoicing.periods import Period
-    from portal.models.base import utcnow
-
     period = Period.of(utcnow().date()).previous
     _demo_uploads(period)
     _demo_invoices(period)
