@@ -185,7 +185,7 @@ def _push_request_context():
 def partner(app):
     """State University with a mapping profile, and ACME / GLOBEX with employees E100-E105."""
     from portal import accounts
-    from portal.ingest import pipeline
+    from portal.ingest.profiles import save_mapping
     from portal.models import Employee
     from tests.samples import PROFILE
 
@@ -199,7 +199,7 @@ def partner(app):
             email="partner@example.com", password=PASSWORD, role="partner", partner_slug="state-u"
         )
         accounts.create_user(email="admin@example.com", password=PASSWORD, role="admin")
-        pipeline.save_mapping(p, PROFILE)
+        save_mapping(p, PROFILE)
         db.session.commit()
         return p.id
 

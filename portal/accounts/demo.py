@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from portal import accounts, jobs
 from portal.extensions import db
-from portal.ingest import pipeline
+from portal.ingest.profiles import save_mapping
+from portal.ingest.receive import receive_upload
 from portal.invoicing.build import run_period
 from portal.invoicing.periods import Period
 from portal.models import Customer, Employee, Partner
@@ -111,9 +112,7 @@ def _demo_uploads(period) -> None:
     for slug, name, start, count, customers, extra in files:
         partner = db.session.scalar(select(Partner).where(Partner.slug == slug))
         data = _demo_file(slug, period, start, count, customers, extra)
-        upload = pipeline.receive_upload(
-            partner, io.BytesIO(data), name, user=None, max_bytes=10 * 1024 * 1024
-        )
+        upload = receive_upload(partner, io.BytesIO(data), name, user=None, max_bytes=10 * 1024 * 1024)
         db.session.commit()
         jobs.run_job(upload.job_id)
 
@@ -146,7 +145,7 @@ def load_demo() -> list[tuple[str, str, str]]:
                 )
             )
     for slug, *_ in PARTNERS:
-        pipeline.save_mapping(db.session.scalar(select(Partner).where(Partner.slug == slug)), DEMO_PROFILE)
+        save_mapping(db.session.scalar(select(Partner).where(Partner.slug == slug)), DEMO_PROFILE)
     logins = []
     for role, email, extra in [
         ("admin", "admin@example.com", {}),

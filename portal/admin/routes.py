@@ -9,7 +9,7 @@ from portal.admin import bp
 from portal.admin.audit_query import event_subjects
 from portal.core import audit
 from portal.extensions import db
-from portal.ingest import pipeline
+from portal.ingest.quarantine import quarantined_employees, release_quarantine
 from portal.models import AuditEvent, Customer, Employee, JobRecord, JobStatus, Partner, User
 from portal.web.forms import EmptyForm
 from portal.web.inputs import parse_id
@@ -29,7 +29,7 @@ def index():
         "failed_jobs": db.session.scalar(
             select(func.count(JobRecord.id)).where(JobRecord.status == JobStatus.FAILED)
         ),
-        "quarantined": sum(q["rows"] for q in pipeline.quarantined_employees()),
+        "quarantined": sum(q["rows"] for q in quarantined_employees()),
     }
     # What changed lately: page views and downloads stay in the audit log, not in this feed.
     events = db.session.scalars(
@@ -44,7 +44,7 @@ def index():
 @bp.route("/quarantine")
 def quarantine():
     """Rows held because their employee is unknown, grouped by customer and employee id."""
-    held = pipeline.quarantined_employees()
+    held = quarantined_employees()
     customers = {
         c.id: c
         for c in db.session.scalars(select(Customer).where(Customer.id.in_({h["customer_id"] for h in held})))
@@ -81,7 +81,7 @@ def quarantine_release():
                 raise accounts.ValidationError(
                     "employee", "choose an employee of this customer, or create one"
                 )
-        count = pipeline.release_quarantine(customer, external_id, employee, user=current_user)
+        count = release_quarantine(customer, external_id, employee, user=current_user)
         db.session.commit()
     except accounts.ValidationError as exc:
         db.session.rollback()

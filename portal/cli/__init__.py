@@ -194,21 +194,23 @@ def ingest(path, partner_slug, accept_valid):
 
     Exit status 0 when the file was imported, 1 when it needs a mapping or a review, or failed.
     """
-    from portal.ingest import pipeline
+    from portal.ingest.receive import UploadRefused, receive_upload
+    from portal.ingest.reports import summary
+    from portal.ingest.review import import_valid_rows, remap_upload
     from portal.models import Upload, UploadStatus
 
     partner = _partner(partner_slug)
     with path.open("rb") as fh:
         try:
-            upload = pipeline.receive_upload(
+            upload = receive_upload(
                 partner, fh, path.name, user=None, max_bytes=current_app.config["MAX_CONTENT_LENGTH"]
             )
-        except pipeline.UploadRefused as exc:
+        except UploadRefused as exc:
             # The same file waiting for a mapping that now exists: parse that upload, not a copy.
             if exc.existing is None or exc.existing.status != UploadStatus.NEEDS_MAPPING:
                 _fail(exc)
             upload = exc.existing
-            pipeline.remap_upload(upload, user=None)
+            remap_upload(upload, user=None)
     db.session.commit()
     upload_id, job_id = upload.id, upload.job_id
     jobs.run_job(job_id)  # a worker may have taken it first; then wait for it below
@@ -220,11 +222,11 @@ def ingest(path, partner_slug, accept_valid):
             break
         time.sleep(0.5)
     if upload.status == UploadStatus.NEEDS_REVIEW and accept_valid:
-        pipeline.import_valid_rows(upload, user=None)
+        import_valid_rows(upload, user=None)
         db.session.commit()
-    result = pipeline.summary(upload)
+    result = summary(upload)
     if upload.status == UploadStatus.NEEDS_MAPPING:
-        from portal.ingest.mapping import propose_mapping
+        from portal.ingest.headers import propose_mapping
 
         result["headers"] = upload.headers
         result["proposed_columns"] = propose_mapping(upload.headers or [])
@@ -241,10 +243,10 @@ def ingest(path, partner_slug, accept_valid):
 @click.argument("file", type=click.File("w"))
 def mappings_export(partner_slug, name, file):
     """Write the partner's current profile NAME as JSON to FILE (- for standard output)."""
-    from portal.ingest import pipeline
+    from portal.ingest.profiles import latest_profiles
 
     partner = _partner(partner_slug)
-    version = next((v for v in pipeline.latest_profiles(partner.id) if v.name == name), None)
+    version = next((v for v in latest_profiles(partner.id) if v.name == name), None)
     if version is None:
         raise click.ClickException(f"partner {partner.slug} has no mapping profile named {name!r}")
     json.dump(version.profile, file, indent=2)
@@ -258,13 +260,13 @@ def mappings_export(partner_slug, name, file):
 @click.argument("file", type=click.File("r"))
 def mappings_import(partner_slug, name, file):
     """Save FILE (JSON) as a new version of the partner's profile NAME."""
-    from portal.ingest import pipeline
     from portal.ingest.mapping import MappingError
+    from portal.ingest.profiles import save_mapping
 
     partner = _partner(partner_slug)
     try:
         data = json.load(file)
-        version = pipeline.save_mapping(partner, data, name=name)
+        version = save_mapping(partner, data, name=name)
         db.session.commit()
     except json.JSONDecodeError as exc:
         _fail(ValueError(f"{file.name} is not valid JSON: {exc}"))

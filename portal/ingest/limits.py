@@ -30,6 +30,18 @@ RATIO_MIN_BYTES = 1024 * 1024
 MAX_ZIP_MEMBERS = 10_000
 
 
+# The longest text each field of a line item may hold (the upload_rows and line_items columns);
+# a longer value is a problem of its row, not of the file.
+MAX_FIELD_CHARS = {
+    "employee_external_id": 64,
+    "employee_name": 200,
+    "customer_code": 64,
+    "partner_reference": 100,
+    "description": 500,
+    "term": 50,
+}
+
+
 def too_many_columns(count: int, *, at_least: bool = False) -> str:
     return (
         f"The file has {'at least ' if at_least else ''}{count:,} columns; at most {MAX_COLUMNS} are read. "

@@ -27,7 +27,7 @@ class Page:
 
 class _Counted(Pagination):
     """A Pagination over a function taking `limit` and `offset`, with the total already known
-    (a domain query such as `pipeline.problem_rows` or `queries.invoice_lines`)."""
+    (a domain query such as `reports.problem_rows` or `queries.invoice_lines`)."""
 
     def _query_items(self) -> list[Any]:
         return list(self._query_args["fetch"](limit=self.per_page, offset=self._query_offset))

@@ -7,7 +7,7 @@ from flask_wtf.file import FileField, FileRequired, MultipleFileField
 from wtforms import SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from portal.ingest.mapping import CANONICAL_FIELDS
+from portal.ingest.headers import CANONICAL_FIELDS
 
 FIELD_LABELS = {
     "employee_external_id": "Employee ID",

@@ -1,7 +1,7 @@
 """Upload pages, registered on the partner blueprint (own uploads) and the admin blueprint (all).
 
 Every upload is fetched through `tenancy.get_or_404`, so a partner asking for another partner's
-upload gets 404. Routes stay thin: they parse the form and call `portal.ingest.pipeline`.
+upload gets 404. Routes stay thin: they parse the form and call one `portal.ingest` function.
 """
 
 from __future__ import annotations
@@ -34,10 +34,16 @@ from portal.core.storage import get_storage
 from portal.core.tenancy import get_or_404, scoped
 from portal.errors import error_response
 from portal.extensions import db
-from portal.ingest import limits, pipeline
+from portal.ingest import limits
 from portal.ingest.formats.base import IngestError
 from portal.ingest.formats.detect import ensure_seekable, open_source
-from portal.ingest.mapping import MappingError, MappingProfile, NormalizedRow, normalize_row, propose_mapping
+from portal.ingest.headers import propose_mapping
+from portal.ingest.mapping import MappingError, MappingProfile
+from portal.ingest.normalize import NormalizedRow, normalize_row
+from portal.ingest.profiles import latest_profiles, save_mapping
+from portal.ingest.receive import UploadRefused, receive_upload
+from portal.ingest.reports import error_file, held_rows, problem_rows, row_messages
+from portal.ingest.review import UploadStateError, cancel_upload, import_valid_rows, not_allowed, remap_upload
 from portal.models import Customer, Partner, Role, Upload, UploadStatus
 from portal.web import attachment_header, send_stored
 from portal.web.forms import EmptyForm
@@ -127,14 +133,14 @@ def upload_create():
     status = 400
     for storage_file in form.files.data:
         try:
-            upload = pipeline.receive_upload(
+            upload = receive_upload(
                 current_user.partner,
                 storage_file.stream,
                 storage_file.filename,
                 user=current_user,
                 max_bytes=current_app.config["MAX_CONTENT_LENGTH"],
             )
-        except pipeline.UploadRefused as exc:
+        except UploadRefused as exc:
             db.session.rollback()
             refused.append((str(exc), exc.existing.id if exc.existing else None))
             if exc.unavailable:
@@ -169,10 +175,10 @@ def upload_too_large(exc: RequestEntityTooLarge):
 
 def _problems_context(upload: Upload) -> dict:
     page = _page()
-    rows = pipeline.problem_rows(upload, limit=PROBLEMS_PAGE_SIZE, offset=(page - 1) * PROBLEMS_PAGE_SIZE)
+    rows = problem_rows(upload, limit=PROBLEMS_PAGE_SIZE, offset=(page - 1) * PROBLEMS_PAGE_SIZE)
     total = upload.rejected + upload.conflicts
     return {
-        "problems": [(row, pipeline.row_messages(row)) for row in rows],
+        "problems": [(row, row_messages(row)) for row in rows],
         "problems_page": page,
         "problems_pages": max((total + PROBLEMS_PAGE_SIZE - 1) // PROBLEMS_PAGE_SIZE, 1),
     }
@@ -181,7 +187,7 @@ def _problems_context(upload: Upload) -> dict:
 def _held_context(upload: Upload) -> dict:
     """The page of rows held for unknown employees, with the customer code each was sent for."""
     page = page_arg("held_page")
-    rows = pipeline.held_rows(upload, limit=HELD_PAGE_SIZE, offset=(page - 1) * HELD_PAGE_SIZE)
+    rows = held_rows(upload, limit=HELD_PAGE_SIZE, offset=(page - 1) * HELD_PAGE_SIZE)
     customer_ids = {row.customer_id for row in rows if row.customer_id is not None}
     codes = dict(
         db.session.execute(select(Customer.id, Customer.code).where(Customer.id.in_(customer_ids))).all()
@@ -250,7 +256,7 @@ def upload_errors(upload_id: int):
     upload = get_or_404(Upload, upload_id)
     if upload.rejected + upload.conflicts == 0:
         abort(404)
-    response = Response(stream_with_context(pipeline.error_file(upload)), mimetype="text/csv")
+    response = Response(stream_with_context(error_file(upload)), mimetype="text/csv")
     response.headers["Content-Disposition"] = attachment_header(f"errors-upload-{upload.id}.csv")
     return response
 
@@ -260,10 +266,10 @@ def upload_import(upload_id: int):
     upload = get_or_404(Upload, upload_id)
     if EmptyForm().validate_on_submit():
         try:
-            pipeline.import_valid_rows(upload, user=current_user)
+            import_valid_rows(upload, user=current_user)
             db.session.commit()
             flash(f"Imported {upload.imported} line items from {upload.filename}.", "success")
-        except pipeline.UploadStateError as exc:
+        except UploadStateError as exc:
             db.session.rollback()
             flash(str(exc), "error")
     return redirect(url_for(_ep("upload_detail"), upload_id=upload_id), 303)
@@ -274,10 +280,10 @@ def upload_cancel(upload_id: int):
     upload = get_or_404(Upload, upload_id)
     if EmptyForm().validate_on_submit():
         try:
-            pipeline.cancel_upload(upload, user=current_user, reason=request.form.get("reason", ""))
+            cancel_upload(upload, user=current_user, reason=request.form.get("reason", ""))
             db.session.commit()
             flash(f"Cancelled {upload.filename}. Nothing from it was imported.", "info")
-        except pipeline.UploadStateError as exc:
+        except UploadStateError as exc:
             db.session.rollback()
             flash(str(exc), "error")
     return redirect(url_for(_ep("upload_detail"), upload_id=upload_id), 303)
@@ -321,7 +327,7 @@ def _mapping_form(upload: Upload) -> MappingForm:
         "decimal_separator": ".",
     }
     fill_mapping_form(form, headers, proposal)
-    if not form.is_submitted() and pipeline.latest_profiles(upload.partner_id):
+    if not form.is_submitted() and latest_profiles(upload.partner_id):
         # A new layout gets its own profile name, so saving it cannot supersede the profile that
         # reads the partner's other files (each name keeps its own versions).
         stem = re.sub(r"[^\w.-]+", "-", upload.filename.rsplit(".", 1)[0]).strip("-.")[:64]
@@ -333,23 +339,23 @@ def upload_mapping(upload_id: int):
     """Map the columns of a file that no saved profile covers; save a new profile version and import."""
     upload = get_or_404(Upload, upload_id)
     if upload.status != UploadStatus.NEEDS_MAPPING or not upload.headers:
-        flash(pipeline.not_allowed(upload, "read with a new mapping"), "error")
+        flash(not_allowed(upload, "read with a new mapping"), "error")
         return redirect(url_for(_ep("upload_detail"), upload_id=upload.id), 303)
     form = _mapping_form(upload)
     problems: list[str] = []
     if form.validate_on_submit():
         try:
-            pipeline.save_mapping(
+            save_mapping(
                 upload.partner, mapping_form_to_profile(form), name=form.name.data, user=current_user
             )
-            pipeline.remap_upload(upload, user=current_user)
+            remap_upload(upload, user=current_user)
             db.session.commit()
             flash("Mapping saved. The file is being read with it now.", "success")
             return redirect(url_for(_ep("upload_detail"), upload_id=upload.id), 303)
         except MappingError as exc:
             db.session.rollback()
             problems = exc.problems
-        except pipeline.UploadStateError as exc:
+        except UploadStateError as exc:
             db.session.rollback()
             flash(str(exc), "error")
             return redirect(url_for(_ep("upload_detail"), upload_id=upload.id), 303)
@@ -372,7 +378,7 @@ def upload_mapping_preview(upload_id: int):
     """htmx: the preview table for the mapping being edited (changes nothing)."""
     upload = get_or_404(Upload, upload_id)
     if upload.status != UploadStatus.NEEDS_MAPPING or not upload.headers:
-        message = pipeline.not_allowed(upload, "read with a new mapping")
+        message = not_allowed(upload, "read with a new mapping")
         return render_template("uploads/_preview.html", preview=[], preview_problems=[message]), 409
     form = _mapping_form(upload)
     preview, preview_problems = _preview_rows(upload, mapping_form_to_profile(form))
@@ -392,7 +398,7 @@ def _mapping_partner(partner_id: int | None) -> tuple[Partner, dict]:
 def mappings(partner_id: int | None = None):
     """A partner's mapping profiles: the newest version of each, with export and import."""
     partner, url_args = _mapping_partner(partner_id)
-    versions = pipeline.latest_profiles(partner.id)
+    versions = latest_profiles(partner.id)
     return render_template(
         "uploads/mappings.html",
         versions=versions,
@@ -405,7 +411,7 @@ def mappings(partner_id: int | None = None):
 def mapping_export(name: str, partner_id: int | None = None):
     """Download the newest version of profile `name` as the documented JSON file."""
     partner, _ = _mapping_partner(partner_id)
-    version = next((v for v in pipeline.latest_profiles(partner.id) if v.name == name), None)
+    version = next((v for v in latest_profiles(partner.id) if v.name == name), None)
     if version is None:
         abort(404)
     body = json.dumps(version.profile, indent=2) + "\n"
@@ -423,7 +429,7 @@ def mapping_import(partner_id: int | None = None):
     if form.validate_on_submit():
         try:
             data = json.load(io.TextIOWrapper(form.file.data.stream, encoding="utf-8-sig"))
-            version = pipeline.save_mapping(partner, data, name=form.name.data, user=current_user)
+            version = save_mapping(partner, data, name=form.name.data, user=current_user)
             db.session.commit()
             flash(f"Saved profile '{version.name}' version {version.version}.", "success")
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

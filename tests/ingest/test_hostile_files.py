@@ -12,8 +12,9 @@ from sqlalchemy.exc import OperationalError
 
 from portal import jobs
 from portal.extensions import db
-from portal.ingest import limits, pipeline
+from portal.ingest import limits, parse
 from portal.ingest.formats import delimited
+from portal.ingest.receive import receive_upload
 from portal.models import AuditEvent, JobRecord, LineItem, Partner, Upload, UploadRow, UploadStatus
 from tests.samples import HEADER, ROW1, csv_bytes
 
@@ -75,9 +76,7 @@ HOSTILE = {
 def _receive(app, data: bytes, name: str) -> tuple[int, str]:
     with app.app_context():
         partner = db.session.scalar(select(Partner).where(Partner.slug == "state-u"))
-        upload = pipeline.receive_upload(
-            partner, io.BytesIO(data), name, user=None, max_bytes=20 * 1024 * 1024
-        )
+        upload = receive_upload(partner, io.BytesIO(data), name, user=None, max_bytes=20 * 1024 * 1024)
         db.session.commit()
         return upload.id, upload.job_id
 
@@ -141,7 +140,7 @@ def test_database_failure_while_parsing_leaves_job_to_retry(app, partner, monkey
     def database_down(*args, **kwargs):
         raise OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
 
-    monkeypatch.setattr(pipeline, "choose_profile", database_down)
+    monkeypatch.setattr(parse, "choose_profile", database_down)
     upload_id, job_id = _receive(app, csv_bytes(ROW1), "lines.csv")
     with app.app_context(), pytest.raises(OperationalError):
         jobs.run_job(job_id)

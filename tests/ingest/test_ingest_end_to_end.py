@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from portal.ingest.formats.detect import open_source
-from portal.ingest.mapping import MappingProfile, NormalizedRow, RowProblem, normalize_row, propose_mapping
+from portal.ingest.headers import propose_mapping
+from portal.ingest.mapping import MappingProfile
+from portal.ingest.normalize import NormalizedRow, RowProblem, normalize_row
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

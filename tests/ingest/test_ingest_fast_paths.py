@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from portal.ingest.formats.base import SourceRow
 from portal.ingest.formats.detect import open_source
-from portal.ingest.mapping import (
-    MappingProfile,
+from portal.ingest.mapping import MappingProfile
+from portal.ingest.normalize import (
     NormalizedRow,
     RowNormalizer,
     content_fingerprint,

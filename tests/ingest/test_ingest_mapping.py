@@ -1,5 +1,5 @@
-"""Tests for mapping.py: header proposals, the profile JSON format, row normalization, fingerprints.
-Row normalization must report every problem of a row with its field, never guess a value."""
+"""Header proposals (headers.py), the profile JSON format (mapping.py), row normalization and
+fingerprints (normalize.py). A row's every problem is reported with its field; no value is guessed."""
 
 import copy
 import datetime as dt
@@ -7,19 +7,9 @@ import datetime as dt
 import pytest
 
 from portal.ingest.formats.base import SourceRow
-from portal.ingest.mapping import (
-    HEADER_SYNONYMS,
-    MappingError,
-    MappingProfile,
-    NormalizedRow,
-    RowProblem,
-    content_fingerprint,
-    header_key,
-    match_header,
-    missing_required,
-    normalize_row,
-    propose_mapping,
-)
+from portal.ingest.headers import HEADER_SYNONYMS, header_key, match_header, propose_mapping
+from portal.ingest.mapping import MappingError, MappingProfile, missing_required
+from portal.ingest.normalize import NormalizedRow, RowProblem, content_fingerprint, normalize_row
 from tests.samples import PROFILE
 
 HEADERS = [

@@ -9,7 +9,12 @@ from sqlalchemy import func, select
 
 from portal import jobs
 from portal.extensions import db
-from portal.ingest import pipeline
+from portal.ingest.mapping import MappingError
+from portal.ingest.profiles import save_mapping
+from portal.ingest.quarantine import quarantined_employees, release_quarantine
+from portal.ingest.receive import UploadRefused, receive_upload
+from portal.ingest.reports import error_file, problem_rows, row_messages, summary
+from portal.ingest.review import UploadStateError, cancel_upload, import_valid_rows, remap_upload
 from portal.models import AuditEvent, Customer, Employee, JobRecord, LineItem, Partner, Upload, UploadStatus
 from tests.samples import PROFILE, ROW1, ROW2, ROW3, csv_bytes
 
@@ -20,12 +25,12 @@ def upload_bytes(app, data: bytes, name="lines.csv", run=True, partner_slug="sta
     """Receive `data` as the partner would and run its parse job; return the upload's summary."""
     with app.app_context():
         p = db.session.scalar(select(Partner).where(Partner.slug == partner_slug))
-        upload = pipeline.receive_upload(p, io.BytesIO(data), name, user=None, max_bytes=10 * 1024 * 1024)
+        upload = receive_upload(p, io.BytesIO(data), name, user=None, max_bytes=10 * 1024 * 1024)
         db.session.commit()
         upload_id, job_id = upload.id, upload.job_id
         if run:
             jobs.run_job(job_id)
-        return pipeline.summary(db.session.get(Upload, upload_id))
+        return summary(db.session.get(Upload, upload_id))
 
 
 def lines(app):
@@ -83,21 +88,21 @@ def test_original_file_is_stored_with_sha256(app, partner):
 
 def test_identical_reupload_is_refused_naming_earlier_upload(app, partner):
     first = upload_bytes(app, csv_bytes(ROW1))
-    with pytest.raises(pipeline.UploadRefused, match=f"identical to upload #{first['upload_id']}"):
+    with pytest.raises(UploadRefused, match=f"identical to upload #{first['upload_id']}"):
         upload_bytes(app, csv_bytes(ROW1), name="again.csv")
     assert len(lines(app)) == 1
 
 
 def test_empty_upload_is_refused(app, partner):
-    with pytest.raises(pipeline.UploadRefused, match="empty.csv is empty"):
+    with pytest.raises(UploadRefused, match="empty.csv is empty"):
         upload_bytes(app, b"", name="empty.csv")
 
 
 def test_upload_over_size_limit_is_refused(app, partner):
     with app.app_context():
         p = db.session.get(Partner, partner)
-        with pytest.raises(pipeline.UploadRefused, match="larger than the 1 MB limit"):
-            pipeline.receive_upload(
+        with pytest.raises(UploadRefused, match="larger than the 1 MB limit"):
+            receive_upload(
                 p, io.BytesIO(b"x" * (1024 * 1024 + 1)), "big.csv", user=None, max_bytes=1024 * 1024
             )
 
@@ -123,8 +128,8 @@ def test_rejected_rows_name_row_field_and_reason(app, partner):
     result = upload_bytes(app, csv_bytes(ROW1, bad))
     with app.app_context():
         upload = db.session.get(Upload, result["upload_id"])
-        (row,) = pipeline.problem_rows(upload)
-        fields = {p["field"]: p for p in pipeline.row_messages(row)}
+        (row,) = problem_rows(upload)
+        fields = {p["field"]: p for p in row_messages(row)}
     assert row.row_number == 3
     assert {"amount", "currency", "service_date"} <= set(fields)
     assert fields["service_date"]["value"] == "2026-02-30"
@@ -133,14 +138,14 @@ def test_rejected_rows_name_row_field_and_reason(app, partner):
 def test_unknown_customer_is_rejected(app, partner):
     result = upload_bytes(app, csv_bytes("E100,Ana,NOPE,T-9,Tuition,10.00,USD,2026-01-15,,"))
     with app.app_context():
-        (row,) = pipeline.problem_rows(db.session.get(Upload, result["upload_id"]))
-        assert pipeline.row_messages(row)[0]["message"] == "'NOPE' is not a known customer code"
+        (row,) = problem_rows(db.session.get(Upload, result["upload_id"]))
+        assert row_messages(row)[0]["message"] == "'NOPE' is not a known customer code"
 
 
 def test_import_valid_rows_imports_only_valid_ones(app, partner):
     result = upload_bytes(app, csv_bytes(ROW1, "E103,Di,ACME,T-4,Tuition,abc,USD,2026-01-15,,"))
     with app.app_context():
-        pipeline.import_valid_rows(db.session.get(Upload, result["upload_id"]), user=None)
+        import_valid_rows(db.session.get(Upload, result["upload_id"]), user=None)
         db.session.commit()
         assert db.session.get(Upload, result["upload_id"]).status == UploadStatus.IMPORTED
     assert [li.partner_reference for li in lines(app)] == ["T-1"]
@@ -150,7 +155,7 @@ def test_cancel_imports_nothing_and_allows_same_file_again(app, partner):
     data = csv_bytes(ROW1, "E103,Di,ACME,T-4,Tuition,abc,USD,2026-01-15,,")
     result = upload_bytes(app, data)
     with app.app_context():
-        pipeline.cancel_upload(db.session.get(Upload, result["upload_id"]), user=None)
+        cancel_upload(db.session.get(Upload, result["upload_id"]), user=None)
         db.session.commit()
     assert lines(app) == []
     assert "upload.cancelled" in actions(app)
@@ -161,9 +166,9 @@ def test_cancel_when_imported_is_refused(app, partner):
     result = upload_bytes(app, csv_bytes(ROW1))
     with (
         app.app_context(),
-        pytest.raises(pipeline.UploadStateError, match="imported and cannot be cancelled"),
+        pytest.raises(UploadStateError, match="imported and cannot be cancelled"),
     ):
-        pipeline.cancel_upload(db.session.get(Upload, result["upload_id"]), user=None)
+        cancel_upload(db.session.get(Upload, result["upload_id"]), user=None)
 
 
 def test_duplicate_across_files_is_skipped_and_reported(app, partner):
@@ -182,9 +187,9 @@ def test_conflict_across_files_is_held_and_never_overwrites(app, partner):
     assert result["conflicts"] == 1
     with app.app_context():
         upload = db.session.get(Upload, result["upload_id"])
-        (row,) = pipeline.problem_rows(upload)
-        assert "already used by line #" in pipeline.row_messages(row)[0]["message"]
-        pipeline.import_valid_rows(upload, user=None)
+        (row,) = problem_rows(upload)
+        assert "already used by line #" in row_messages(row)[0]["message"]
+        import_valid_rows(upload, user=None)
         db.session.commit()
     assert [(li.partner_reference, li.amount_minor) for li in lines(app)] == [("T-1", 123450), ("T-2", 8999)]
 
@@ -200,7 +205,7 @@ def test_unknown_employee_is_quarantined_and_upload_imported(app, partner):
     assert result["status"] == "imported"
     assert (result["imported"], result["quarantined"]) == (1, 1)
     with app.app_context():
-        (held,) = pipeline.quarantined_employees()
+        (held,) = quarantined_employees()
         assert (held["external_id"], held["name"], held["rows"], held["amount_minor"]) == (
             "E999",
             "New Person",
@@ -216,11 +221,11 @@ def test_quarantine_release_imports_held_rows(app, partner):
         employee = Employee(customer_id=acme.id, external_id="E999", name="New Person")
         db.session.add(employee)
         db.session.flush()
-        assert pipeline.release_quarantine(acme, "E999", employee, user=None) == 1
+        assert release_quarantine(acme, "E999", employee, user=None) == 1
         db.session.commit()
         upload = db.session.get(Upload, result["upload_id"])
         assert (upload.imported, upload.quarantined) == (1, 0)
-        assert pipeline.quarantined_employees() == []
+        assert quarantined_employees() == []
         assert [li.employee.external_id for li in db.session.scalars(select(LineItem))] == ["E999"]
     assert "quarantine.released" in actions(app)
 
@@ -232,9 +237,9 @@ def test_quarantine_release_when_run_twice_imports_once(app, partner):
         employee = db.session.scalar(
             select(Employee).where(Employee.customer_id == acme.id, Employee.external_id == "E100")
         )
-        pipeline.release_quarantine(acme, "E999", employee, user=None)
+        release_quarantine(acme, "E999", employee, user=None)
         db.session.commit()
-        assert pipeline.release_quarantine(acme, "E999", employee, user=None) == 0
+        assert release_quarantine(acme, "E999", employee, user=None) == 0
         db.session.commit()
     assert len(lines(app)) == 1
 
@@ -294,9 +299,9 @@ def test_saved_mapping_then_remap_imports_upload(app, partner):
     }
     with app.app_context():
         p = db.session.get(Partner, partner)
-        version = pipeline.save_mapping(p, profile, name="registrar")
+        version = save_mapping(p, profile, name="registrar")
         upload = db.session.get(Upload, result["upload_id"])
-        pipeline.remap_upload(upload, user=None)
+        remap_upload(upload, user=None)
         db.session.commit()
         jobs.run_job(upload.job_id)
         upload = db.session.get(Upload, result["upload_id"])
@@ -308,7 +313,7 @@ def test_saved_mapping_then_remap_imports_upload(app, partner):
 def test_save_mapping_versions_and_records_before_after(app, partner):
     with app.app_context():
         p = db.session.get(Partner, partner)
-        version = pipeline.save_mapping(p, {**PROFILE, "default_currency": "EUR"})
+        version = save_mapping(p, {**PROFILE, "default_currency": "EUR"})
         db.session.commit()
         assert version.version == 2
         event = db.session.scalars(
@@ -319,8 +324,8 @@ def test_save_mapping_versions_and_records_before_after(app, partner):
 
 
 def test_save_mapping_when_invalid_lists_every_problem(app, partner):
-    with app.app_context(), pytest.raises(pipeline.MappingError) as info:
-        pipeline.save_mapping(
+    with app.app_context(), pytest.raises(MappingError) as info:
+        save_mapping(
             db.session.get(Partner, partner),
             {**PROFILE, "columns": {"amount": "Amount"}, "decimal_separator": ";"},
         )
@@ -369,7 +374,7 @@ def test_sample_files_of_every_format_import(app, partner, name):
 
 def test_european_profile_reads_semicolon_file(app, partner):
     with app.app_context():
-        pipeline.save_mapping(db.session.get(Partner, partner), {**PROFILE, "decimal_separator": ","})
+        save_mapping(db.session.get(Partner, partner), {**PROFILE, "decimal_separator": ","})
         db.session.commit()
     result = upload_bytes(app, (DATA / "semicolon.csv").read_bytes(), name="semicolon.csv")
     assert result["status"] == "imported", result
@@ -379,7 +384,7 @@ def test_european_profile_reads_semicolon_file(app, partner):
 def test_error_file_has_original_row_and_error_column(app, partner):
     result = upload_bytes(app, csv_bytes(ROW1, "E103,Di,ACME,T-4,Tuition,=1+2,USD,2026-01-15,,"))
     with app.app_context():
-        text = "".join(pipeline.error_file(db.session.get(Upload, result["upload_id"])))
+        text = "".join(error_file(db.session.get(Upload, result["upload_id"])))
     header, row = text.strip().splitlines()
     assert header.startswith("row,Employee ID,") and header.endswith(",error")
     assert row.startswith("3,E103,Di,ACME,T-4,Tuition,'=1+2,")

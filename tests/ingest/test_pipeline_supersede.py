@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from portal import accounts, jobs
 from portal.extensions import db
-from portal.ingest import pipeline
+from portal.ingest.receive import receive_upload
+from portal.ingest.review import UploadStateError, cancel_upload, import_valid_rows
 from portal.models import AuditEvent, Partner, Upload, UploadStatus
 from tests.samples import ROW1, ROW2, ROW3, csv_bytes
 
@@ -20,7 +21,7 @@ def receive(app, data: bytes, name: str) -> int:
     """Receive and parse `data` as the partner's file `name`; return the upload id."""
     with app.app_context():
         partner = db.session.scalar(select(Partner).where(Partner.slug == "state-u"))
-        upload = pipeline.receive_upload(partner, io.BytesIO(data), name, user=None, max_bytes=1 << 20)
+        upload = receive_upload(partner, io.BytesIO(data), name, user=None, max_bytes=1 << 20)
         db.session.commit()
         upload_id, job_id = upload.id, upload.job_id
         jobs.run_job(job_id)
@@ -69,7 +70,7 @@ def test_supersede_when_file_name_differs_leaves_upload_waiting(app, partner):
 def test_supersede_leaves_cancelled_and_imported_uploads_alone(app, partner):
     cancelled = receive(app, csv_bytes(ROW1, BAD), "october.csv")
     with app.app_context():
-        pipeline.cancel_upload(db.session.get(Upload, cancelled), user=None)
+        cancel_upload(db.session.get(Upload, cancelled), user=None)
         db.session.commit()
     imported = receive(app, csv_bytes(ROW2), "october.csv")
     receive(app, csv_bytes(ROW3), "october.csv")
@@ -87,7 +88,7 @@ def test_supersede_when_valid_rows_imported_from_review_marks_earlier_upload(app
     failed = receive(app, HEADER_ONLY, "october.csv")
     review = receive(app, csv_bytes(ROW1, BAD), "october.csv")
     with app.app_context():
-        pipeline.import_valid_rows(db.session.get(Upload, review), user=None)
+        import_valid_rows(db.session.get(Upload, review), user=None)
         db.session.commit()
     assert status_of(app, failed) == ("superseded", review)
     assert status_of(app, review) == ("imported", None)
@@ -124,10 +125,10 @@ def test_import_valid_rows_when_superseded_refuses_naming_the_new_upload(app, pa
     corrected = receive(app, csv_bytes(ROW1, ROW2), "october.csv")
     with app.app_context():
         upload = db.session.get(Upload, review)
-        with pytest.raises(pipeline.UploadStateError, match=f"superseded by upload #{corrected}"):
-            pipeline.import_valid_rows(upload, user=None)
-        with pytest.raises(pipeline.UploadStateError, match=f"superseded by upload #{corrected}"):
-            pipeline.cancel_upload(upload, user=None)
+        with pytest.raises(UploadStateError, match=f"superseded by upload #{corrected}"):
+            import_valid_rows(upload, user=None)
+        with pytest.raises(UploadStateError, match=f"superseded by upload #{corrected}"):
+            cancel_upload(upload, user=None)
     assert status_of(app, review) == ("superseded", corrected)
 
 
@@ -142,7 +143,7 @@ def test_import_valid_rows_when_superseded_by_another_session_is_refused_by_the_
             .values(status=UploadStatus.SUPERSEDED.value)
         )
         assert stale.status == UploadStatus.NEEDS_REVIEW
-        with pytest.raises(pipeline.UploadStateError, match="superseded"):
-            pipeline.import_valid_rows(stale, user=None)
+        with pytest.raises(UploadStateError, match="superseded"):
+            import_valid_rows(stale, user=None)
         db.session.rollback()
     assert status_of(app, review)[0] == "needs_review"  # the test's own UPDATE was rolled back too

@@ -141,14 +141,14 @@ def test_jobs_page_when_job_recovered_shows_worker_died_and_retry(app, client, a
 
 
 def test_upload_status_when_parse_job_recovered_says_parsing_again(app, partner):
-    from portal.ingest import pipeline
+    from portal.ingest.receive import receive_upload
     from portal.models import Partner, Upload
     from tests.samples import ROW1, csv_bytes
 
     with app.app_context():
         data = io.BytesIO(csv_bytes(ROW1))
         p = db.session.get(Partner, partner)
-        upload = pipeline.receive_upload(p, data, "a.csv", user=None, max_bytes=1 << 20)
+        upload = receive_upload(p, data, "a.csv", user=None, max_bytes=1 << 20)
         db.session.commit()
         upload_id, job_id = upload.id, upload.job_id
         assert upload.status_summary.label == "Parsing…"

@@ -22,7 +22,9 @@ from portal import accounts, create_app
 from portal.core.storage import get_storage
 from portal.delivery.manage import add_channel
 from portal.extensions import db
-from portal.ingest import pipeline
+from portal.ingest.profiles import save_mapping
+from portal.ingest.receive import receive_upload
+from portal.ingest.review import import_valid_rows
 from portal.invoicing import disputes
 from portal.invoicing.build import run_period
 from portal.jobs.workers import drain
@@ -119,8 +121,8 @@ def build_world(app: Flask, backend: str) -> World:
                 role="customer",
                 customer_code=names["code"],
             )
-            pipeline.save_mapping(partner, PROFILE)
-            upload = pipeline.receive_upload(
+            save_mapping(partner, PROFILE)
+            upload = receive_upload(
                 partner,
                 io.BytesIO(_rows(names["code"], tenant)),
                 f"lines-{tenant}.csv",
@@ -139,7 +141,7 @@ def build_world(app: Flask, backend: str) -> World:
         for tenant, names in TENANTS.items():
             ids = world.ids[tenant]
             upload = db.session.get(Upload, ids["upload_id"])
-            pipeline.import_valid_rows(upload, user=None)
+            import_valid_rows(upload, user=None)
             db.session.commit()
             run_period(ids["customer_id"], "2026-01", force=True)
             invoice = db.session.scalar(select(Invoice).where(Invoice.customer_id == ids["customer_id"]))

@@ -1,2 +1,2 @@
 """File-format parsers behind one protocol (see base.Parser); one module per format.
-Kept import-free so that mapping.py can import base.py without pulling in every parser."""
+Kept import-free so that normalize.py can import base.py without pulling in every parser."""

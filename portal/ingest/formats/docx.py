@@ -20,7 +20,7 @@ from portal.ingest.formats.base import (
     is_totals_row,
     number_column,
 )
-from portal.ingest.mapping import match_header
+from portal.ingest.headers import match_header
 
 # python-docx loads the whole document; the zip-size limit in safety.py bounds that memory.
 

@@ -20,7 +20,7 @@ from portal.ingest.formats.base import (
     clean_headers,
     is_totals_row,
 )
-from portal.ingest.mapping import match_header
+from portal.ingest.headers import match_header
 
 HEADER_SEARCH_ROWS = 50
 

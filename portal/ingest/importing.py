@@ -1,0 +1,127 @@
+"""Staged rows to line items, exactly once: one INSERT ... SELECT guarded by the (partner,
+partner_reference) unique key, the counts, and the earlier same-named uploads it supersedes."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, func, select, text, update
+
+from portal.core import audit
+from portal.extensions import db
+from portal.models import (
+    LineItem,
+    RowOutcome,
+    Upload,
+    UploadRow,
+    UploadStatus,
+    User,
+)
+from portal.models.base import UTCDateTime, utcnow
+from portal.models.uploads import SUPERSEDABLE_STATUSES
+
+CLASSIFY_AGAINST_LINES = text(
+    """
+    UPDATE upload_rows SET
+      existing_line_item_id = (
+        SELECT li.id FROM line_items li
+        WHERE li.partner_id = :partner_id AND li.partner_reference = upload_rows.partner_reference),
+      outcome = CASE WHEN EXISTS (
+          SELECT 1 FROM line_items li
+          WHERE li.partner_id = :partner_id AND li.partner_reference = upload_rows.partner_reference
+            AND li.fingerprint = upload_rows.fingerprint)
+        THEN 'duplicate' ELSE 'conflict' END
+    WHERE upload_id = :upload_id AND outcome IN ('accepted', 'quarantined')
+      AND EXISTS (
+        SELECT 1 FROM line_items li
+        WHERE li.partner_id = :partner_id AND li.partner_reference = upload_rows.partner_reference
+          AND NOT (li.upload_id = :upload_id AND li.source_row = upload_rows.row_number))
+    """
+)
+
+
+def refresh_counts(upload: Upload) -> None:
+    by_outcome = dict(
+        db.session.execute(
+            select(UploadRow.outcome, func.count())
+            .where(UploadRow.upload_id == upload.id)
+            .group_by(UploadRow.outcome)
+        ).all()
+    )
+    upload.rows_read = sum(by_outcome.values())
+    upload.accepted = by_outcome.get("accepted", 0)
+    upload.duplicates = by_outcome.get("duplicate", 0)
+    upload.conflicts = by_outcome.get("conflict", 0)
+    upload.rejected = by_outcome.get("rejected", 0)
+    upload.quarantined = by_outcome.get("quarantined", 0)
+    upload.imported = db.session.scalar(
+        select(func.count(LineItem.id)).where(LineItem.upload_id == upload.id)
+    )
+
+
+_IMPORT = text(
+    """
+    INSERT INTO line_items (partner_id, customer_id, employee_id, partner_reference, expense_type,
+        amount_minor, currency, service_date, description, term, upload_id, source_row, fingerprint,
+        created_at)
+    SELECT :partner_id, customer_id, employee_id, partner_reference, expense_type, amount_minor,
+        currency, service_date, COALESCE(description, ''), term, upload_id, row_number, fingerprint, :now
+    FROM upload_rows
+    WHERE upload_id = :upload_id AND outcome = :outcome AND employee_id IS NOT NULL
+    ON CONFLICT (partner_id, partner_reference) DO NOTHING
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def insert_lines(upload: Upload, outcome: str) -> None:
+    params = {"upload_id": upload.id, "partner_id": upload.partner_id, "outcome": outcome, "now": utcnow()}
+    db.session.execute(_IMPORT, params)
+    # A line another upload imported in the meantime made ours skip: say so instead of counting it.
+    db.session.execute(CLASSIFY_AGAINST_LINES, params)
+
+
+def import_upload(upload: Upload, *, user: User | None) -> None:
+    insert_lines(upload, RowOutcome.ACCEPTED.value)
+    refresh_counts(upload)
+    upload.status = UploadStatus.IMPORTED
+    upload.decided_at = utcnow()
+    audit.record("upload.imported", subject=upload, actor=user, details=upload.counts())
+    supersede_earlier(upload, user=user)
+
+
+def supersede_earlier(upload: Upload, *, user: User | None) -> list[int]:
+    """Mark the partner's earlier uploads of the same file name that still wait as superseded.
+
+    Called when `upload` is imported (fully or partly), in the same transaction. An earlier upload
+    with the same name (case-insensitive) that failed or needs review is what the new file
+    corrects: it stops counting as needing action, says which upload replaced it, and can no longer
+    be imported. Returns the ids of the uploads superseded, each with an `upload.superseded` event.
+    """
+    name = upload.filename.casefold()  # in Python: SQLite's lower() folds ASCII only
+    candidates = [
+        upload_id
+        for upload_id, filename in db.session.execute(
+            select(Upload.id, Upload.filename).where(
+                Upload.partner_id == upload.partner_id,
+                Upload.id < upload.id,
+                Upload.status.in_(SUPERSEDABLE_STATUSES),
+            )
+        )
+        if filename.casefold() == name
+    ]
+    if not candidates:
+        return []
+    superseded = db.session.scalars(
+        update(Upload)
+        .where(Upload.id.in_(candidates), Upload.status.in_(SUPERSEDABLE_STATUSES))
+        .values(status=UploadStatus.SUPERSEDED, superseded_by_id=upload.id, decided_at=utcnow())
+        .returning(Upload.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for old_id in sorted(superseded):
+        old = db.session.get(Upload, old_id, populate_existing=True)
+        audit.record(
+            "upload.superseded",
+            subject=old,
+            actor=user,
+            details={"superseded_by": upload.id, "filename": upload.filename},
+        )
+    return sorted(superseded)
