@@ -6,7 +6,17 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AuditEvent, Customer, Employee, Partner, User
+from portal.models import (
+    AuditEvent,
+    Customer,
+    Employee,
+    Invoice,
+    InvoiceStatus,
+    Partner,
+    Upload,
+    UploadStatus,
+    User,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -192,8 +202,6 @@ def test_db_is_empty_exit_status(runner, app):
 
 
 def test_seed_demo_sends_uploads_so_every_upload_page_has_content(app, runner):
-    from portal.models import Upload, UploadStatus
-
     runner.invoke(args=["seed-demo"])
     with app.app_context():
         statuses = db.session.scalars(select(Upload.status).order_by(Upload.id)).all()
@@ -201,8 +209,6 @@ def test_seed_demo_sends_uploads_so_every_upload_page_has_content(app, runner):
 
 
 def test_seed_demo_leaves_an_invoice_awaiting_each_customer(app, runner):
-    from portal.models import Invoice, InvoiceStatus
-
     runner.invoke(args=["seed-demo"])
     with app.app_context():
         invoices = db.session.execute(select(Invoice.number, Invoice.status, Invoice.line_count)).all()

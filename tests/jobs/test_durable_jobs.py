@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 import redis
+from rq.job import Job
 from sqlalchemy import select
 
 from portal import jobs
@@ -153,8 +154,6 @@ def test_enqueue_when_unknown_queue_refused(app):
 
 
 def test_enqueue_with_custom_retry_intervals_hands_them_to_rq(app):
-    from rq.job import Job
-
     with app.app_context():
         job_id = jobs.enqueue(note, "x", max_attempts=4, retry_intervals=[30, 3600, 86400]).id
         db.session.commit()
@@ -163,8 +162,6 @@ def test_enqueue_with_custom_retry_intervals_hands_them_to_rq(app):
 
 
 def test_sweep_when_retrying_job_was_lost_keeps_the_rest_of_its_schedule(app):
-    from rq.job import Job
-
     with app.app_context():
         job_id = jobs.enqueue(note, "x", max_attempts=5, retry_intervals=[10, 20, 30, 40]).id
         db.session.commit()

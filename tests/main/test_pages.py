@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import redis
 from flask import url_for
 
 LANDINGS = {"admin": "/admin/", "partner": "/partner/", "customer": "/customer/"}  # partner: uploads
@@ -111,8 +112,6 @@ def test_healthz_when_all_up_reports_ok(client, backend):
 
 
 def test_healthz_when_queue_down_reports_503(app, client):
-    import redis
-
     app.extensions["redis"] = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     response = client.get("/healthz")
     assert response.status_code == 503

@@ -7,9 +7,11 @@ import re
 import pytest
 from sqlalchemy import select
 
+from portal import accounts
 from portal.extensions import db
 from portal.jobs.workers import drain
-from portal.models import AuditEvent, LineItem, Upload
+from portal.models import AuditEvent, Customer, LineItem, Upload
+from tests.factories import PASSWORD
 from tests.samples import PROFILE, ROW1, ROW2, csv_bytes
 
 BAD = "E103,Di,ACME,T-4,Tuition,abc,USD,2026-01-15,,"
@@ -143,9 +145,6 @@ def test_original_download_is_byte_identical(app, partner_client):
 
 
 def test_other_partners_upload_answers_404(app, client, auth, partner):
-    from portal import accounts
-    from tests.factories import PASSWORD
-
     with app.app_context():
         accounts.create_partner(slug="other-u", name="Other")
         accounts.create_user(
@@ -318,8 +317,6 @@ def test_admin_quarantine_release_creates_employee_and_imports(app, client, auth
     page = client.get("/admin/quarantine").data.decode()
     assert "E999" in page and "$100.00" in page
     with app.app_context():
-        from portal.models import Customer
-
         acme_id = db.session.scalar(select(Customer.id).where(Customer.code == "ACME"))
     page = client.post(
         "/admin/quarantine/release",

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.jobs.workers import drain
-from portal.models import AuditEvent, Upload, UploadStatus
+from portal.models import AuditEvent, Customer, JobRecord, JobStatus, Upload, UploadStatus
 from portal.models.uploads import status_summary
 from portal.web import uploads as upload_views
 from tests.samples import ROW1, ROW2, csv_bytes
@@ -168,8 +168,6 @@ def test_detail_page_when_held_rows_released_shows_them_imported(app, client, au
     auth.logout()
     auth.login("admin@example.com")
     with app.app_context():
-        from portal.models import Customer
-
         acme_id = db.session.scalar(select(Customer.id).where(Customer.code == "ACME"))
     client.post(
         "/admin/quarantine/release",
@@ -281,8 +279,6 @@ def test_upload_post_over_size_limit_with_csrf_on_answers_413_at_the_form(app, p
 
 
 def test_status_summary_when_parse_job_failed_for_good_says_parsing_stopped(app, partner_client):
-    from portal.models import JobRecord, JobStatus
-
     post_files(partner_client, ("stuck.csv", csv_bytes(ROW1)))
     with app.app_context():
         upload = db.session.scalars(select(Upload).order_by(Upload.id.desc())).first()
