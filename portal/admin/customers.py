@@ -12,7 +12,7 @@ from portal.admin import bp
 from portal.admin.console_forms import CustomerForm, EmployeeForm, RosterForm, commit_edit, form_error
 from portal.extensions import db
 from portal.models import Customer, Employee
-from portal.web.inputs import page_arg
+from portal.web.pagination import paginate
 
 PAGE_SIZE = 50
 
@@ -78,19 +78,15 @@ def _employees_page(customer: Customer, *, roster_form=None, result=None, file_e
         stmt = stmt.where(
             or_(func.lower(Employee.name).like(pattern), func.lower(Employee.external_id).like(pattern))
         )
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
-    page = page_arg()
-    rows = db.session.scalars(
-        stmt.order_by(Employee.name, Employee.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
-    ).all()
+    page = paginate(stmt.order_by(Employee.name, Employee.id), per_page=PAGE_SIZE)
     return render_template(
         "admin/console/employees.html",
         customer=customer,
-        employees=rows,
+        employees=page.items,
         q=q,
-        page=page,
-        total=total,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        page=page.page,
+        total=page.total,
+        pages=page.pages,
         roster_form=roster_form or RosterForm(),
         result=result,
         file_error=file_error,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import flash, redirect, render_template, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal import jobs
 from portal.admin import bp
@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.models import JobRecord, JobStatus
 from portal.models.base import utcnow
 from portal.web.forms import EmptyForm
-from portal.web.inputs import page_arg
+from portal.web.pagination import paginate
 
 PAGE_SIZE = 50
 RECOVERED_SHOWN_DAYS = 7
@@ -25,7 +25,6 @@ RECOVERED_SHOWN_DAYS = 7
 def failed_jobs():
     """Background jobs that failed for good, newest first, with their error and a Retry button;
     above them, the jobs handed back after their worker died (last 7 days), with their outcome."""
-    page = page_arg()
     recovered = db.session.scalars(
         select(JobRecord)
         .where(
@@ -35,21 +34,18 @@ def failed_jobs():
         .order_by(JobRecord.recovered_at.desc())
         .limit(PAGE_SIZE)
     ).all()
-    stmt = select(JobRecord).where(JobRecord.status == JobStatus.FAILED)
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = db.session.scalars(
-        stmt.order_by(JobRecord.finished_at.desc(), JobRecord.created_at.desc())
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    ).all()
+    failed = select(JobRecord).where(JobRecord.status == JobStatus.FAILED)
+    page = paginate(
+        failed.order_by(JobRecord.finished_at.desc(), JobRecord.created_at.desc()), per_page=PAGE_SIZE
+    )
     return render_template(
         "admin/console/jobs.html",
-        jobs=rows,
+        jobs=page.items,
         recovered=recovered,
         recovered_days=RECOVERED_SHOWN_DAYS,
-        page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
-        total=total,
+        page=page.page,
+        pages=page.pages,
+        total=page.total,
         form=EmptyForm(),
     )
 

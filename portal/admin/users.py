@@ -28,7 +28,7 @@ from portal.core.mail import MailError
 from portal.extensions import db
 from portal.models import Role, User
 from portal.web.forms import EmptyForm
-from portal.web.inputs import page_arg
+from portal.web.pagination import paginate
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50
@@ -48,16 +48,14 @@ def users():
     q = request.args.get("q", "").strip().lower()
     if q:
         stmt = stmt.where(or_(func.lower(User.email).like(f"%{q}%"), func.lower(User.name).like(f"%{q}%")))
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
-    page = page_arg()
-    rows = db.session.scalars(stmt.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    page = paginate(stmt, per_page=PAGE_SIZE)
     return render_template(
         "admin/console/users.html",
-        users=rows,
+        users=page.items,
         role=role,
         q=q,
-        page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        page=page.page,
+        pages=page.pages,
         form=EmptyForm(),
     )
 
