@@ -9,10 +9,10 @@ import enum
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from babel.numbers import list_currencies
 from email_validator import EmailNotValidError, validate_email
 
 from portal.auth.password_policy import MIN_LENGTH
+from portal.core.catalog import CURRENCY_EXPONENTS
 from portal.models import Role
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -31,7 +31,7 @@ class ValidationError(ValueError):
 
 def check_currency(code: str) -> str:
     code = (code or "").strip().upper()
-    if code not in list_currencies():
+    if code not in CURRENCY_EXPONENTS:
         raise ValidationError("currency", f"{code!r} is not an ISO 4217 currency code")
     return code
 

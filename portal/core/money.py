@@ -7,7 +7,7 @@ from decimal import Decimal
 from babel import Locale
 from babel.numbers import format_currency, parse_pattern
 
-from portal.ingest.values import CURRENCY_EXPONENTS
+from portal.core.catalog import CURRENCY_EXPONENTS
 
 
 def to_decimal(amount_minor: int, currency: str) -> Decimal:

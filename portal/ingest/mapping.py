@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from portal.core.catalog import CURRENCY_EXPONENTS, EXPENSE_TYPES
 from portal.ingest.headers import CANONICAL_FIELDS
-from portal.ingest.values import CURRENCY_EXPONENTS, EXPENSE_TYPES
 
 PROFILE_FORMAT = "tuition-portal/mapping-profile"
 PROFILE_VERSION = 1

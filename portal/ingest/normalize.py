@@ -8,11 +8,11 @@ import hashlib
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 
+from portal.core.catalog import CURRENCY_EXPONENTS
 from portal.ingest.formats.base import SourceRow
 from portal.ingest.limits import MAX_FIELD_CHARS
 from portal.ingest.mapping import MappingProfile
 from portal.ingest.values import (
-    CURRENCY_EXPONENTS,
     ValueProblem,
     amount_currency,
     parse_amount,

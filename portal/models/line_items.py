@@ -11,12 +11,11 @@ import datetime as dt
 from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.core.catalog import EXPENSE_TYPES
 from portal.extensions import db
 from portal.models.base import UTCDateTime, utcnow
 from portal.models.customers import Customer, Employee
 from portal.models.partners import Partner
-
-EXPENSE_TYPES = ("tuition", "materials", "tutoring", "fees", "other")
 
 
 class LineItem(db.Model):
@@ -26,7 +25,7 @@ class LineItem(db.Model):
         Index("ix_line_items_customer_invoice", "customer_id", "invoice_id"),
         Index("ix_line_items_upload_row", "upload_id", "source_row"),
         CheckConstraint(
-            "expense_type IN ('tuition', 'materials', 'tutoring', 'fees', 'other')", name="expense_type_known"
+            f"expense_type IN ({', '.join(repr(t) for t in EXPENSE_TYPES)})", name="expense_type_known"
         ),
     )
     tenant_columns = {"partner": "partner_id", "customer": "customer_id"}

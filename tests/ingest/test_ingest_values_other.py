@@ -5,8 +5,8 @@ import datetime as dt
 
 import pytest
 
+from portal.core.catalog import CURRENCY_EXPONENTS
 from portal.ingest.values import (
-    CURRENCY_EXPONENTS,
     ValueProblem,
     parse_currency,
     parse_date,
