@@ -24,5 +24,6 @@ from portal.admin import (  # noqa: E402,F401
     jobs,
     partners,
     routes,
+    uploads,
     users,
 )

@@ -13,10 +13,6 @@ from portal.ingest.quarantine import quarantined_employees, release_quarantine
 from portal.models import AuditEvent, Customer, Employee, JobRecord, JobStatus, Partner, User
 from portal.web.forms import EmptyForm
 from portal.web.inputs import parse_id
-from portal.web.uploads import register_mapping_views, register_upload_views
-
-register_upload_views(bp, list_rule="/uploads")
-register_mapping_views(bp, prefix="/partners/<id:partner_id>")
 
 
 @bp.route("/")

@@ -1,18 +1,17 @@
-"""Upload pages, registered on the partner blueprint (own uploads) and the admin blueprint (all).
+"""Upload pages shared by the partner (own uploads, portal/partner/routes.py) and the admin (all,
+portal/admin/uploads.py): each blueprint declares the routes and calls the page functions here.
 
 Every upload is fetched through `tenancy.get_or_404`, so a partner asking for another partner's
-upload gets 404. Routes stay thin: they parse the form and call one `portal.ingest` function.
+upload gets 404. Pages stay thin: they parse the form and call one `portal.ingest` function.
 """
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
-import re
+from functools import partial
 
 from flask import (
-    Blueprint,
     Response,
     abort,
     current_app,
@@ -25,65 +24,41 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal import jobs
 from portal.core import audit
-from portal.core.storage import get_storage
 from portal.core.tenancy import get_or_404, scoped
 from portal.errors import error_response
 from portal.extensions import db
-from portal.ingest import limits
-from portal.ingest.formats.base import IngestError
-from portal.ingest.formats.detect import ensure_seekable, open_source
-from portal.ingest.headers import propose_mapping
-from portal.ingest.mapping import MappingError, MappingProfile
-from portal.ingest.normalize import NormalizedRow, normalize_row
-from portal.ingest.profiles import latest_profiles, save_mapping
 from portal.ingest.receive import UploadRefused, receive_upload
 from portal.ingest.reports import error_file, held_rows, problem_rows, row_messages
-from portal.ingest.review import UploadStateError, cancel_upload, import_valid_rows, not_allowed, remap_upload
-from portal.models import Customer, Partner, Role, Upload, UploadStatus
-from portal.web import attachment_header, send_stored
+from portal.ingest.review import UploadStateError, cancel_upload, import_valid_rows
+from portal.models import Customer, Role, Upload
+from portal.web import attachment_header, is_htmx, send_stored
+from portal.web.actions import saved
 from portal.web.forms import EmptyForm
-from portal.web.inputs import page_arg
-from portal.web.upload_forms import (
-    MappingForm,
-    MappingImportForm,
-    UploadForm,
-    fill_mapping_form,
-    mapping_form_to_profile,
-)
+from portal.web.pagination import paginate, paginate_rows
+from portal.web.upload_forms import UploadForm
 
 PAGE_SIZE = 25
 PROBLEMS_PAGE_SIZE = 50
 HELD_PAGE_SIZE = 50
-PREVIEW_ROWS = 10
 
 
-def _page() -> int:
-    return page_arg()
-
-
-def _is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _ep(name: str) -> str:
+def endpoint(name: str) -> str:
+    """The endpoint `name` of the blueprint serving this request (partner or admin)."""
     return f"{request.blueprint}.{name}"
 
 
 def _list_context() -> dict:
-    page = _page()
-    stmt = scoped(Upload).order_by(Upload.id.desc())
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = db.session.scalars(stmt.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    page = paginate(scoped(Upload).order_by(Upload.id.desc()), per_page=PAGE_SIZE)
     return {
-        "uploads": rows,
-        "page": page,
-        "pages": max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
-        "total": total,
+        "uploads": page.items,
+        "page": page.page,
+        "pages": page.pages,
+        "total": page.total,
         "can_upload": current_user.role == Role.PARTNER,
     }
 
@@ -91,7 +66,7 @@ def _list_context() -> dict:
 def uploads():
     """Upload history (newest first) with the upload form; an htmx request gets only the table."""
     context = _list_context()
-    if _is_htmx() and request.args.get("fragment") == "list":
+    if is_htmx() and request.args.get("fragment") == "list":
         return render_template("uploads/_list.html", **context)
     return render_template("uploads/index.html", form=UploadForm(), upload_errors=[], **context)
 
@@ -105,7 +80,7 @@ def _refused(form: UploadForm, errors: list[tuple[str, int | None]], status: int
     response = make_response(
         render_template("uploads/index.html", form=form, upload_errors=errors, **_list_context()), status
     )
-    response.headers["HX-Replace-Url"] = url_for(_ep("uploads"))
+    response.headers["HX-Replace-Url"] = url_for(endpoint("uploads"))
     if status >= 500:  # htmx does not swap a 5xx answer: the banner carries the reason instead
         response.headers["HX-Trigger"] = json.dumps({"portal-error": " ".join(m for m, _ in errors)})
     return response
@@ -156,8 +131,8 @@ def upload_create():
         flash(message, "error")
     flash(f"Received {', '.join(u.filename for u in received)}. Parsing has started.", "success")
     if len(received) == 1:
-        return redirect(url_for(_ep("upload_detail"), upload_id=received[0].id), 303)
-    return redirect(url_for(_ep("uploads")), 303)
+        return redirect(url_for(endpoint("upload_detail"), upload_id=received[0].id), 303)
+    return redirect(url_for(endpoint("uploads")), 303)
 
 
 def _too_large_message() -> str:
@@ -168,26 +143,28 @@ def _too_large_message() -> str:
 def upload_too_large(exc: RequestEntityTooLarge):
     """413 on the upload form (raised while the body is read, possibly before the view runs):
     the upload page with the limit at the form; anywhere else the site's error page."""
-    if request.endpoint == _ep("upload_create") and current_user.is_authenticated:
+    if request.endpoint == endpoint("upload_create") and current_user.is_authenticated:
         return _refused(UploadForm(formdata=None), [(_too_large_message(), None)], 413)
     return error_response(413, _too_large_message())
 
 
 def _problems_context(upload: Upload) -> dict:
-    page = _page()
-    rows = problem_rows(upload, limit=PROBLEMS_PAGE_SIZE, offset=(page - 1) * PROBLEMS_PAGE_SIZE)
-    total = upload.rejected + upload.conflicts
+    page = paginate_rows(
+        partial(problem_rows, upload), total=upload.rejected + upload.conflicts, per_page=PROBLEMS_PAGE_SIZE
+    )
     return {
-        "problems": [(row, row_messages(row)) for row in rows],
-        "problems_page": page,
-        "problems_pages": max((total + PROBLEMS_PAGE_SIZE - 1) // PROBLEMS_PAGE_SIZE, 1),
+        "problems": [(row, row_messages(row)) for row in page.items],
+        "problems_page": page.page,
+        "problems_pages": page.pages,
     }
 
 
 def _held_context(upload: Upload) -> dict:
     """The page of rows held for unknown employees, with the customer code each was sent for."""
-    page = page_arg("held_page")
-    rows = held_rows(upload, limit=HELD_PAGE_SIZE, offset=(page - 1) * HELD_PAGE_SIZE)
+    page = paginate_rows(
+        partial(held_rows, upload), total=upload.quarantined, per_page=HELD_PAGE_SIZE, arg="held_page"
+    )
+    rows = page.items
     customer_ids = {row.customer_id for row in rows if row.customer_id is not None}
     codes = dict(
         db.session.execute(select(Customer.id, Customer.code).where(Customer.id.in_(customer_ids))).all()
@@ -196,8 +173,8 @@ def _held_context(upload: Upload) -> dict:
     )
     return {
         "held": [(row, codes.get(row.customer_id, "")) for row in rows],
-        "held_page": page,
-        "held_pages": max((upload.quarantined + HELD_PAGE_SIZE - 1) // HELD_PAGE_SIZE, 1),
+        "held_page": page.page,
+        "held_pages": page.pages,
     }
 
 
@@ -265,212 +242,18 @@ def upload_import(upload_id: int):
     """Import the valid rows of an upload that needs review (POST, CSRF-protected)."""
     upload = get_or_404(Upload, upload_id)
     if EmptyForm().validate_on_submit():
-        try:
+        with saved(UploadStateError) as outcome:
             import_valid_rows(upload, user=current_user)
-            db.session.commit()
-            flash(f"Imported {upload.imported} line items from {upload.filename}.", "success")
-        except UploadStateError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-    return redirect(url_for(_ep("upload_detail"), upload_id=upload_id), 303)
+            outcome.message = f"Imported {upload.imported} line items from {upload.filename}."
+    return redirect(url_for(endpoint("upload_detail"), upload_id=upload_id), 303)
 
 
 def upload_cancel(upload_id: int):
     """Cancel an upload that was not imported; nothing from it is imported."""
     upload = get_or_404(Upload, upload_id)
     if EmptyForm().validate_on_submit():
-        try:
+        with saved(UploadStateError) as outcome:
             cancel_upload(upload, user=current_user, reason=request.form.get("reason", ""))
-            db.session.commit()
-            flash(f"Cancelled {upload.filename}. Nothing from it was imported.", "info")
-        except UploadStateError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-    return redirect(url_for(_ep("upload_detail"), upload_id=upload_id), 303)
-
-
-def _preview_rows(upload: Upload, profile_data: dict) -> tuple[list, list[str]]:
-    """Normalize the first rows of the stored file with the profile being edited."""
-    try:
-        profile = MappingProfile.from_json_dict(profile_data)
-    except MappingError as exc:
-        return [], exc.problems
-    stream = get_storage().open(upload.storage_key)
-    try:
-        with open_source(ensure_seekable(stream)) as parsed:
-            rows = list(itertools.islice(parsed.rows, PREVIEW_ROWS))
-    except IngestError as exc:
-        return [], [str(exc)]
-    finally:
-        stream.close()
-    preview = []
-    for row in rows:
-        result = normalize_row(row, profile)
-        preview.append(
-            (
-                row.number,
-                result if isinstance(result, NormalizedRow) else None,
-                result if isinstance(result, list) else [],
-            )
-        )
-    return preview, []
-
-
-def _mapping_form(upload: Upload) -> MappingForm:
-    form = MappingForm()
-    # Each select offers every column: never more than the cap (a file over it fails when parsed;
-    # this also bounds the page for an upload recorded before the cap existed).
-    headers = upload.headers[: limits.MAX_COLUMNS]
-    proposal = {
-        "columns": propose_mapping(headers),
-        "default_currency": upload.partner.default_currency,
-        "decimal_separator": ".",
-    }
-    fill_mapping_form(form, headers, proposal)
-    if not form.is_submitted() and latest_profiles(upload.partner_id):
-        # A new layout gets its own profile name, so saving it cannot supersede the profile that
-        # reads the partner's other files (each name keeps its own versions).
-        stem = re.sub(r"[^\w.-]+", "-", upload.filename.rsplit(".", 1)[0]).strip("-.")[:64]
-        form.name.data = stem or f"upload-{upload.id}"
-    return form
-
-
-def upload_mapping(upload_id: int):
-    """Map the columns of a file that no saved profile covers; save a new profile version and import."""
-    upload = get_or_404(Upload, upload_id)
-    if upload.status != UploadStatus.NEEDS_MAPPING or not upload.headers:
-        flash(not_allowed(upload, "read with a new mapping"), "error")
-        return redirect(url_for(_ep("upload_detail"), upload_id=upload.id), 303)
-    form = _mapping_form(upload)
-    problems: list[str] = []
-    if form.validate_on_submit():
-        try:
-            save_mapping(
-                upload.partner, mapping_form_to_profile(form), name=form.name.data, user=current_user
-            )
-            remap_upload(upload, user=current_user)
-            db.session.commit()
-            flash("Mapping saved. The file is being read with it now.", "success")
-            return redirect(url_for(_ep("upload_detail"), upload_id=upload.id), 303)
-        except MappingError as exc:
-            db.session.rollback()
-            problems = exc.problems
-        except UploadStateError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return redirect(url_for(_ep("upload_detail"), upload_id=upload.id), 303)
-    preview, preview_problems = _preview_rows(upload, mapping_form_to_profile(form))
-    status = 400 if (problems or form.errors) else 200
-    return (
-        render_template(
-            "uploads/mapping.html",
-            upload=upload,
-            form=form,
-            problems=problems,
-            preview=preview,
-            preview_problems=preview_problems,
-        ),
-        status,
-    )
-
-
-def upload_mapping_preview(upload_id: int):
-    """htmx: the preview table for the mapping being edited (changes nothing)."""
-    upload = get_or_404(Upload, upload_id)
-    if upload.status != UploadStatus.NEEDS_MAPPING or not upload.headers:
-        message = not_allowed(upload, "read with a new mapping")
-        return render_template("uploads/_preview.html", preview=[], preview_problems=[message]), 409
-    form = _mapping_form(upload)
-    preview, preview_problems = _preview_rows(upload, mapping_form_to_profile(form))
-    return render_template("uploads/_preview.html", preview=preview, preview_problems=preview_problems)
-
-
-# --- mapping profiles (partner's own) --------------------------------------------------------------
-
-
-def _mapping_partner(partner_id: int | None) -> tuple[Partner, dict]:
-    """The partner whose profiles are shown: a partner user's own, or (admins) the one in the URL."""
-    if current_user.role == Role.PARTNER:
-        return current_user.partner, {}
-    return db.get_or_404(Partner, partner_id), {"partner_id": partner_id}
-
-
-def mappings(partner_id: int | None = None):
-    """A partner's mapping profiles: the newest version of each, with export and import."""
-    partner, url_args = _mapping_partner(partner_id)
-    versions = latest_profiles(partner.id)
-    return render_template(
-        "uploads/mappings.html",
-        versions=versions,
-        form=MappingImportForm(),
-        partner=partner,
-        url_args=url_args,
-    )
-
-
-def mapping_export(name: str, partner_id: int | None = None):
-    """Download the newest version of profile `name` as the documented JSON file."""
-    partner, _ = _mapping_partner(partner_id)
-    version = next((v for v in latest_profiles(partner.id) if v.name == name), None)
-    if version is None:
-        abort(404)
-    body = json.dumps(version.profile, indent=2) + "\n"
-    response = Response(body, mimetype="application/json")
-    response.headers["Content-Disposition"] = attachment_header(
-        f"mapping-{partner.slug}-{name}-v{version.version}.json"
-    )
-    return response
-
-
-def mapping_import(partner_id: int | None = None):
-    """Save an uploaded JSON profile as a new version; every problem in it is listed."""
-    partner, url_args = _mapping_partner(partner_id)
-    form = MappingImportForm()
-    if form.validate_on_submit():
-        try:
-            data = json.load(io.TextIOWrapper(form.file.data.stream, encoding="utf-8-sig"))
-            version = save_mapping(partner, data, name=form.name.data, user=current_user)
-            db.session.commit()
-            flash(f"Saved profile '{version.name}' version {version.version}.", "success")
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            flash(f"The file is not valid JSON: {exc}", "error")
-        except MappingError as exc:
-            db.session.rollback()
-            flash("The mapping profile is not valid: " + "; ".join(exc.problems), "error")
-    else:
-        for message in itertools.chain.from_iterable(form.errors.values()):
-            flash(message, "error")
-    return redirect(url_for(_ep("mappings"), **url_args))
-
-
-def register_upload_views(bp: Blueprint, *, list_rule: str) -> None:
-    """Add the upload pages to an actor blueprint (partner: own uploads; admin: all)."""
-    bp.add_url_rule(list_rule, "uploads", uploads)
-    bp.register_error_handler(RequestEntityTooLarge, upload_too_large)
-    bp.add_url_rule("/uploads", "upload_create", upload_create, methods=["POST"])
-    bp.add_url_rule("/uploads/<id:upload_id>", "upload_detail", upload_detail)
-    bp.add_url_rule("/uploads/<id:upload_id>/status", "upload_status", upload_status)
-    bp.add_url_rule("/uploads/<id:upload_id>/original", "upload_file", upload_file)
-    bp.add_url_rule("/uploads/<id:upload_id>/errors.csv", "upload_errors", upload_errors)
-    bp.add_url_rule("/uploads/<id:upload_id>/import", "upload_import", upload_import, methods=["POST"])
-    bp.add_url_rule("/uploads/<id:upload_id>/cancel", "upload_cancel", upload_cancel, methods=["POST"])
-    bp.add_url_rule(
-        "/uploads/<id:upload_id>/mapping", "upload_mapping", upload_mapping, methods=["GET", "POST"]
-    )
-    bp.add_url_rule(
-        "/uploads/<id:upload_id>/mapping/preview",
-        "upload_mapping_preview",
-        upload_mapping_preview,
-        methods=["POST"],
-    )
-
-
-def register_mapping_views(bp: Blueprint, *, prefix: str = "") -> None:
-    """Mapping profile pages: a partner's own (prefix ""), or any partner's for admins
-    (prefix "/partners/<id:partner_id>")."""
-    bp.add_url_rule(f"{prefix}/mappings", "mappings", mappings)
-    bp.add_url_rule(f"{prefix}/mappings/<name>.json", "mapping_export", mapping_export)
-    bp.add_url_rule(f"{prefix}/mappings/import", "mapping_import", mapping_import, methods=["POST"])
-
-
-__all__ = ["register_mapping_views", "register_upload_views"]
+            outcome.message = f"Cancelled {upload.filename}. Nothing from it was imported."
+            outcome.category = "info"
+    return redirect(url_for(endpoint("upload_detail"), upload_id=upload_id), 303)
