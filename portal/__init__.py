@@ -36,7 +36,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
 
     from portal import auth, cli, delivery, errors, jobs, web
-    from portal.cli import audit as cli_audit
     from portal.core import storage
     from portal.extensions import csrf, db, limiter, login_manager, migrate
     from portal.web import inputs
@@ -54,7 +53,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     delivery.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
-    cli_audit.init_app(app)
 
     from portal.admin import bp as admin_bp
     from portal.auth import bp as auth_bp

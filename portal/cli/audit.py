@@ -9,8 +9,10 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import Flask
 from flask.cli import AppGroup
+
+from portal.core.audit import AnchorLine, latest_anchor, remember_verification, verify_chain
+from portal.extensions import db
 
 audit_cli = AppGroup("audit", help="Audit trail commands.")
 
@@ -29,9 +31,6 @@ def verify(batch: int, anchor_line: str | None) -> None:
 
     An intact chain is anchored: its head is stored, signed with SECRET_KEY, for the next run.
     """
-    from portal.core.audit import AnchorLine, remember_verification, verify_chain
-    from portal.extensions import db
-
     published = None
     if anchor_line:
         try:
@@ -62,9 +61,6 @@ def anchor(as_line: bool, resign: bool) -> None:
     With --print, as one line to store outside the database (a ticket, a log service, paper);
     `audit verify --anchor "<line>"` later checks the chain still holds what it vouched for.
     """
-    from portal.core.audit import latest_anchor, remember_verification, verify_chain
-    from portal.extensions import db
-
     if resign:
         ok, count, bad = verify_chain(unsigned=True)
         remember_verification(ok, count, bad)
@@ -88,7 +84,3 @@ def anchor(as_line: bool, resign: bool) -> None:
         f"event seq {found.head_seq} (id {found.head_event_id}), {found.event_count} events, "
         f"verified {found.verified_at:%Y-%m-%d %H:%M:%S} UTC, hash {found.head_hash}"
     )
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(audit_cli)
