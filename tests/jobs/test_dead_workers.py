@@ -8,11 +8,13 @@ from sqlalchemy import select
 
 from portal import jobs
 from portal.extensions import db
+from portal.ingest.receive import receive_upload
 from portal.jobs import runner
 from portal.jobs.workers import drain
-from portal.models import AuditEvent, JobRecord, JobStatus
+from portal.models import AuditEvent, JobRecord, JobStatus, Partner, Upload
 from portal.models.base import utcnow
 from tests.jobs.sample_jobs import note, slow
+from tests.samples import ROW1, csv_bytes
 
 
 def _record(app, job_id):
@@ -141,10 +143,6 @@ def test_jobs_page_when_job_recovered_shows_worker_died_and_retry(app, client, a
 
 
 def test_upload_status_when_parse_job_recovered_says_parsing_again(app, partner):
-    from portal.ingest.receive import receive_upload
-    from portal.models import Partner, Upload
-    from tests.samples import ROW1, csv_bytes
-
     with app.app_context():
         data = io.BytesIO(csv_bytes(ROW1))
         p = db.session.get(Partner, partner)
