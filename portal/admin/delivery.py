@@ -15,6 +15,7 @@ from portal.delivery.manage import ChannelError, add_channel, set_enabled
 from portal.extensions import db
 from portal.models import Customer, Delivery, DeliveryChannel, DeliveryStatus, Invoice
 from portal.models.base import utcnow
+from portal.web.actions import saved
 from portal.web.forms import EmptyForm
 
 
@@ -23,13 +24,9 @@ def invoice_redeliver(invoice_id: int):
     """Try the failed deliveries of an invoice again (and new channels added since)."""
     inv = db.get_or_404(Invoice, invoice_id)
     if EmptyForm().validate_on_submit():
-        try:
+        with saved(DeliveryError) as outcome:
             redeliver(inv, by=current_user, include_succeeded=request.form.get("all") == "1")
-            db.session.commit()
-            flash(f"Redelivery of {inv.number} started.", "success")
-        except DeliveryError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
+            outcome.message = f"Redelivery of {inv.number} started."
     return redirect(url_for("admin.invoice", invoice_id=invoice_id))
 
 
@@ -39,17 +36,11 @@ def delivery_waive(delivery_id: int):
     invoice can count as delivered once its other deliveries have succeeded."""
     delivery = db.get_or_404(Delivery, delivery_id)
     if EmptyForm().validate_on_submit():
-        try:
+        with saved(DeliveryError) as outcome:
             delivered = waive(delivery, by=current_user, reason=request.form.get("reason", ""))
-            db.session.commit()
-            flash(
-                "Delivery waived."
-                + (" Every other delivery succeeded: the invoice is delivered." if delivered else ""),
-                "success",
+            outcome.message = "Delivery waived." + (
+                " Every other delivery succeeded: the invoice is delivered." if delivered else ""
             )
-        except DeliveryError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
     return redirect(url_for("admin.invoice", invoice_id=delivery.invoice_id) + "#documents")
 
 

@@ -30,6 +30,7 @@ from portal.models import (
 )
 from portal.models.base import utcnow
 from portal.web import invoices as invoice_views
+from portal.web.actions import saved
 from portal.web.forms import EmptyForm
 from portal.web.inputs import InputError, page_arg, parse_id, parse_period
 from portal.web.invoice_forms import GenerateForm, ReasonForm
@@ -259,13 +260,9 @@ def invoice_void(invoice_id: int):
         # Answered in place of a boosted POST: the address bar keeps the page's URL, not the POST's.
         response.headers["HX-Replace-Url"] = url_for("admin.invoice", invoice_id=invoice_id)
         return response
-    try:
+    with saved(lifecycle.InvoiceStateError) as outcome:
         lifecycle.void(inv, by=current_user, reason=form.reason.data)
-        db.session.commit()
-        flash(f"Invoice {inv.number} is void; its lines are unbilled again.", "success")
-    except lifecycle.InvoiceStateError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+        outcome.message = f"Invoice {inv.number} is void; its lines are unbilled again."
     return redirect(url_for("admin.invoice", invoice_id=invoice_id))
 
 
