@@ -81,9 +81,12 @@ def cancel_upload(upload: Upload, *, user: User | None, reason: str = "") -> Non
 
 def remap_upload(upload: Upload, *, user: User | None) -> None:
     """After a mapping was saved for an upload that needed one, parse it again (caller commits)."""
-    if upload.status != UploadStatus.NEEDS_MAPPING:
-        raise UploadStateError(not_allowed(upload, "read with a new mapping"))
-    upload.status = UploadStatus.RECEIVED
+    _claim(
+        upload,
+        allowed=(UploadStatus.NEEDS_MAPPING,),
+        new=UploadStatus.RECEIVED,
+        action="read with a new mapping",
+    )
     upload.job_id = jobs.enqueue(
         parse_upload, upload.id, queue="ingest", description=f"Parse upload #{upload.id}"
     ).id
