@@ -14,11 +14,12 @@ import pytest
 import redis
 from aiosmtpd.controller import Controller
 from argon2 import PasswordHasher, profiles
+from flask_migrate import upgrade
 from sqlalchemy import make_url
 
-from portal import create_app
+from portal import accounts, create_app
 from portal.extensions import db
-from portal.models import users
+from portal.models import Employee, Upload, users
 from tests.backends import (
     IN_CI,
     TEST_DATABASE_URL,
@@ -30,6 +31,7 @@ from tests.backends import (
     truncate_all,
 )
 from tests.factories import PASSWORD, Billing
+from tests.samples import PROFILE
 
 # Argon2id with the library's cheapest parameters: the same code path (the hash still says
 # $argon2id$), without 0.15 s of CPU for every user a fixture creates and every login. Production
@@ -39,8 +41,6 @@ users._DUMMY_HASH = users._hasher.hash("not-a-real-password")
 
 
 def _migrate(app) -> None:
-    from flask_migrate import upgrade
-
     with app.app_context():
         upgrade()
 
@@ -145,8 +145,6 @@ def auth(client):
 @pytest.fixture
 def tenants(app):
     """Two partners and two customers (with two employees each), and one user per role and tenant."""
-    from portal import accounts
-    from portal.models import Employee
 
     with app.app_context():
         p1 = accounts.create_partner(slug="state-u", name="State University")
@@ -184,10 +182,7 @@ def _push_request_context():
 @pytest.fixture
 def partner(app):
     """State University with a mapping profile, and ACME / GLOBEX with employees E100-E105."""
-    from portal import accounts
-    from portal.ingest.profiles import save_mapping
-    from portal.models import Employee
-    from tests.samples import PROFILE
+    from portal.ingest import pipeline
 
     with app.app_context():
         p = accounts.create_partner(slug="state-u", name="State University")
@@ -199,7 +194,7 @@ def partner(app):
             email="partner@example.com", password=PASSWORD, role="partner", partner_slug="state-u"
         )
         accounts.create_user(email="admin@example.com", password=PASSWORD, role="admin")
-        save_mapping(p, PROFILE)
+        pipeline.save_mapping(p, PROFILE)
         db.session.commit()
         return p.id
 
@@ -208,8 +203,6 @@ def partner(app):
 def billing(app):
     """Two partners (each with one upload), ACME and GLOBEX with employees E1-E3, an admin and two
     ACME contacts; add line items with `billing.add(amount_minor, "YYYY-MM-DD", ...)`."""
-    from portal import accounts
-    from portal.models import Employee, Upload
 
     with app.app_context():
         partners = [
