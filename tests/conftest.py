@@ -19,6 +19,7 @@ from sqlalchemy import make_url
 
 from portal import accounts, create_app
 from portal.extensions import db
+from portal.ingest.profiles import save_mapping
 from portal.models import Employee, Upload, users
 from tests.backends import (
     IN_CI,
@@ -182,8 +183,6 @@ def _push_request_context():
 @pytest.fixture
 def partner(app):
     """State University with a mapping profile, and ACME / GLOBEX with employees E100-E105."""
-    from portal.ingest import pipeline
-
     with app.app_context():
         p = accounts.create_partner(slug="state-u", name="State University")
         for code in ("ACME", "GLOBEX"):
@@ -194,7 +193,7 @@ def partner(app):
             email="partner@example.com", password=PASSWORD, role="partner", partner_slug="state-u"
         )
         accounts.create_user(email="admin@example.com", password=PASSWORD, role="admin")
-        pipeline.save_mapping(p, PROFILE)
+        save_mapping(p, PROFILE)
         db.session.commit()
         return p.id
 
