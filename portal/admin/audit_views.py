@@ -32,7 +32,7 @@ from portal.admin.audit_query import (
     subject_labels,
     where_clauses,
 )
-from portal.core import audit
+from portal.core import audit_chain
 from portal.core.csvsafe import safe_cell
 from portal.extensions import db
 from portal.models import AuditEvent
@@ -90,7 +90,7 @@ def audit_events():
         older_url=older_url,
         newer_url=newer_url,
         csv_url=url_for("admin.audit_export", **params),
-        verification=audit.last_verification(),
+        verification=audit_chain.last_verification(),
         form=EmptyForm(),
     )
 
@@ -100,8 +100,8 @@ def audit_verify():
     """Walk the whole chain now and store the result shown at the top of the audit page."""
     form = EmptyForm()
     if form.validate_on_submit():
-        ok, count, bad = audit.verify_chain()
-        audit.remember_verification(ok, count, bad)
+        ok, count, bad = audit_chain.verify_chain()
+        audit_chain.remember_verification(ok, count, bad)
         db.session.commit()  # the signed anchor of an intact chain
         if ok:
             flash(f"Audit chain intact: {count} events verified.", "success")

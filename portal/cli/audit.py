@@ -11,7 +11,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from portal.core.audit import AnchorLine, latest_anchor, remember_verification, verify_chain
+from portal.core.audit_chain import AnchorLine, latest_anchor, remember_verification, verify_chain
 from portal.extensions import db
 
 audit_cli = AppGroup("audit", help="Audit trail commands.")

@@ -2,7 +2,7 @@
 
 Events are only ever inserted (see portal/core/audit.py). Each carries its chain position `seq`, the
 hash of the event before it and its own hash over a canonical form of its content, so an edited,
-deleted or inserted row breaks the chain (`portal.core.audit.verify_chain`).
+deleted or inserted row breaks the chain (`portal.core.audit_chain.verify_chain`).
 """
 
 from __future__ import annotations

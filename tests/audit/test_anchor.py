@@ -4,7 +4,7 @@ so events cut off the end are found even after Redis lost everything; and its pu
 from sqlalchemy import func, select, text
 
 from portal import accounts, jobs
-from portal.core import audit
+from portal.core import audit_chain
 from portal.extensions import db
 from portal.models.audit import AuditAnchor, AuditEvent
 
@@ -52,7 +52,7 @@ def test_verify_when_intact_writes_signed_anchor_of_the_head_it_walked(app, audi
         row = db.session.scalar(select(AuditAnchor))
         head = db.session.scalar(select(AuditEvent).where(AuditEvent.seq == 4))
         assert (row.head_seq, row.head_event_id, row.head_hash, row.event_count) == (4, head.id, head.hash, 4)
-        assert audit.AnchorLine.of(row).signature_valid()
+        assert audit_chain.AnchorLine.of(row).signature_valid()
 
 
 def test_verify_when_chain_broken_writes_no_anchor(app, audit_runner):
@@ -94,8 +94,8 @@ def test_anchor_print_when_verified_prints_a_line_that_verifies_the_chain(app, a
     line = audit_runner.invoke(args=["audit", "anchor", "--print"]).output.strip()
     assert line.startswith("audit-anchor v1 seq=3 ")
     with app.app_context():
-        stored = audit.AnchorLine.of(db.session.scalar(select(AuditAnchor)))
-        assert audit.AnchorLine.parse(line) == stored
+        stored = audit_chain.AnchorLine.of(db.session.scalar(select(AuditAnchor)))
+        assert audit_chain.AnchorLine.parse(line) == stored
     result = audit_runner.invoke(args=["audit", "verify", "--anchor", line])
     assert (result.exit_code, result.output.strip()) == (0, "ok 3 events")
 

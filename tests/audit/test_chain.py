@@ -7,7 +7,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from portal import accounts
-from portal.core import audit
+from portal.core import audit, audit_chain
 from portal.extensions import db
 from portal.models import AuditEvent
 from portal.models.audit import GENESIS_HASH, event_hash
@@ -22,7 +22,7 @@ def _make_events(app, n=5):
 
 def _verify(app):
     with app.app_context():
-        return audit.verify_chain(batch=2)
+        return audit_chain.verify_chain(batch=2)
 
 
 def _tamper(app, *statements):
@@ -182,15 +182,14 @@ def test_verify_when_events_cut_off_the_end_after_a_good_verification_detects_it
     from sqlalchemy import text as sql_text
 
     from portal import accounts
-    from portal.core import audit
     from portal.extensions import db
 
     with app.app_context():
         for n in range(3):
             accounts.create_partner(slug=f"tail-{n}", name=f"Tail {n}")
         db.session.commit()
-        ok, count, _ = audit.verify_chain()
-        audit.remember_verification(ok, count, None)
+        ok, count, _ = audit_chain.verify_chain()
+        audit_chain.remember_verification(ok, count, None)
         assert ok
         head = db.session.execute(sql_text("SELECT MAX(seq) FROM audit_events")).scalar()
         if backend == "postgresql":
@@ -199,6 +198,6 @@ def test_verify_when_events_cut_off_the_end_after_a_good_verification_detects_it
         if backend == "postgresql":
             db.session.execute(sql_text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
         db.session.commit()
-        ok, _, bad = audit.verify_chain()
+        ok, _, bad = audit_chain.verify_chain()
     assert not ok
     assert "events were removed from the end" in bad["reason"]
