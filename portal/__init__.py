@@ -21,6 +21,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    # The subsystems and blueprints are imported inside the factory, not at the top: each of them
+    # imports `portal.<something>` itself (a cycle while this module is still running), and a
+    # script that only needs `portal.models` then loads no blueprint, view or job code.
     from portal.config import load_config
 
     app.config.from_mapping(load_config(app.instance_path))
@@ -30,7 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config.get("TRUSTED_PROXY_COUNT"):
         # Behind N trusted proxies the client's address is the Nth from the right in X-Forwarded-For;
         # without the setting the header is ignored (anyone could send one).
-        from werkzeug.middleware.proxy_fix import ProxyFix
+        from werkzeug.middleware.proxy_fix import ProxyFix  # only behind a proxy
 
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)

@@ -12,6 +12,8 @@ from functools import wraps
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
+from portal.auth import sessions
+from portal.core import audit
 from portal.extensions import db, login_manager
 from portal.models.base import utcnow
 from portal.models.sessions import SessionEnd
@@ -64,8 +66,6 @@ def load_user(user_id: str) -> User | None:
     The cookie's id also names the user's `session_version` (bumped when the password is set or
     the role changes), a second lock beside the row.
     """
-    from portal.auth import sessions
-
     uid, _, version = user_id.partition(":")
     if not uid.isdigit():
         return None
@@ -99,9 +99,6 @@ def init_app(app) -> None:
         A cookie of an ended session makes the request anonymous, so a page answers with the login
         page and a POST changes nothing (the view's login check refuses it).
         """
-        from portal.auth import sessions
-        from portal.core import audit
-
         if request.endpoint == "static" or "_user_id" not in session:
             return None
         if not current_user.is_authenticated:

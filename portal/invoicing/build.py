@@ -18,8 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from portal import jobs
 from portal.core import audit
 from portal.extensions import db
+from portal.invoicing.notify import notify_awaiting_approval
 from portal.invoicing.periods import Period, due_period
-from portal.models import Customer, Invoice, InvoiceRun, InvoiceStatus, LineItem, User
+from portal.models import Customer, Dispute, DisputeStatus, Invoice, InvoiceRun, InvoiceStatus, LineItem, User
 from portal.models.base import utcnow
 
 
@@ -41,8 +42,6 @@ class BuildResult:
 
 def not_under_open_dispute():
     """Lines held by an open dispute are never billed until an admin resolves the dispute."""
-    from portal.models import Dispute, DisputeStatus
-
     return ~exists().where(Dispute.line_item_id == LineItem.id, Dispute.status == DisputeStatus.OPEN)
 
 
@@ -192,8 +191,6 @@ def build_invoices(customer: Customer, period: Period, *, actor: User | None = N
                 "credit_note": invoice.is_credit_note,
             },
         )
-        from portal.invoicing.notify import notify_awaiting_approval
-
         jobs.enqueue(notify_awaiting_approval, invoice.id, description=f"Notify {invoice.number}")
         result.created.append(invoice.number)
     parts = []

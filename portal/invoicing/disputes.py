@@ -16,6 +16,7 @@ from portal.core import audit
 from portal.extensions import db
 from portal.invoicing.build import base_number, store_totals, with_suffixes
 from portal.invoicing.lifecycle import InvoiceStateError, approve, lock
+from portal.invoicing.notify import notify_awaiting_approval
 from portal.models import (
     Customer,
     Dispute,
@@ -259,8 +260,6 @@ def rebill(disputes: list[Dispute], *, by: User | None, reason: str = "") -> Inv
             "total_minor": invoice.total_minor,
         },
     )
-    from portal.invoicing.notify import notify_awaiting_approval
-
     jobs.enqueue(notify_awaiting_approval, invoice.id, description=f"Notify {invoice.number}")
     return invoice
 

@@ -15,6 +15,7 @@ from portal import jobs
 from portal.core import audit
 from portal.extensions import db
 from portal.invoicing.build import base_number, store_totals, with_suffixes
+from portal.invoicing.notify import notify_awaiting_approval, notify_denied
 from portal.models import Dispute, DisputeStatus, Invoice, InvoiceStatus, LineItem, User
 from portal.models.base import utcnow
 
@@ -139,8 +140,6 @@ def deny(invoice: Invoice, *, by: User | None, reason: str) -> InvoiceStatus:
     audit.record(
         "invoice.denied", subject=invoice, actor=by, details={"number": invoice.number, "reason": reason}
     )
-    from portal.invoicing.notify import notify_denied
-
     jobs.enqueue(notify_denied, invoice.id, description=f"Tell admins {invoice.number} was denied")
     return invoice.status
 
@@ -305,7 +304,5 @@ def resolve_denial(
             "lines": revision.line_count,
         },
     )
-    from portal.invoicing.notify import notify_awaiting_approval
-
     jobs.enqueue(notify_awaiting_approval, revision.id, description=f"Notify {revision.number}")
     return revision

@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from portal.extensions import db
+from portal.invoicing.periods import Period
 from portal.models import (
     Employee,
     Invoice,
@@ -123,8 +124,6 @@ def monthly_spend(
     One currency per chart (`currency`, else the customer's most used one), so bars never add
     different currencies; the dashboard draws one pair of charts per currency.
     """
-    from portal.invoicing.periods import Period
-
     periods = []
     period = Period.of(today)
     for _ in range(months):

@@ -62,7 +62,7 @@ def _describe(invoice: Invoice, documents: dict[str, InvoiceDocument], status: s
 def _progress(phase: str) -> None:
     """Tell the invoice page what we are doing, when running as a job (RQ knows its id)."""
     try:
-        from rq import get_current_job
+        from rq import get_current_job  # inside the try: outside a worker RQ may not be set up
 
         job = get_current_job()
     except Exception:  # outside a worker there is no current job; progress is a courtesy

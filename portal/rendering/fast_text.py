@@ -28,6 +28,8 @@ _original = None
 def install() -> bool:
     """Put the fast path in place of `weasyprint.draw.text.draw_first_line`; True if it is in place."""
     global _original
+    # WeasyPrint (Pango, cffi) is imported in the functions: heavy, and only the rendering process
+    # that installs this fast path should pay for it.
     import weasyprint
     from weasyprint.draw import text as draw_text
     from weasyprint.text.ffi import ffi

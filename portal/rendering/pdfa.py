@@ -62,7 +62,7 @@ def write_pdfa(html: str, csv_bytes: bytes, *, filename_stem: str) -> bytes:
     Deterministic: the dates inside (document and attachment) come from the HTML's dcterms.created,
     and the file identifier is a hash of the content, so the same input gives the same bytes.
     """
-    import weasyprint
+    import weasyprint  # heavy (Pango, fonts): loaded by the rendering process only, never by web
 
     set_compression_level()
     install_fast_text()
@@ -97,7 +97,7 @@ def set_compression_level() -> None:
     takes 0.015 s for a file 8% larger (bench/pdf.py). pydyf has no option for it, so its module's
     `zlib` is swapped for a wrapper; tests/rendering check that the swap still takes effect.
     """
-    import pydyf
+    import pydyf  # WeasyPrint's PDF writer: heavy, rendering process only
 
     if getattr(pydyf, "zlib", None) is zlib:
         pydyf.zlib = _Zlib
