@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 
 from portal import create_app
 from portal.extensions import db
+from portal.jobs.runner import resolve
 from tests.backends import TEST_DATABASE_URL, base_config
 
 EXPECTED = {"partners", "customers", "employees", "users", "audit_events", "job_records", "alembic_version"}
@@ -55,3 +56,31 @@ def test_migrations_when_postgresql_empty_build_every_table(tmp_path):
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_migration_0014_when_parse_job_recorded_before_the_move_resolves_after(tmp_path):
+    """A parse job recorded under its old dotted path (portal.ingest.pipeline) still runs."""
+    app = create_app(
+        {**base_config(tmp_path), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'moved.db'}"}
+    )
+    with app.app_context():
+        upgrade(revision="0013_job_heartbeat")
+        db.session.execute(
+            text(
+                "INSERT INTO job_records (id, func, args, queue, description, status, attempts, max_attempts,"
+                " progress, created_at, recoveries)"
+                " VALUES ('j1', 'portal.ingest.pipeline.parse_upload', '[1]',"
+                " 'ingest', 'Parse upload #1', 'failed', 3, 3, '{}', CURRENT_TIMESTAMP, 0)"
+            )
+        )
+        db.session.commit()
+        upgrade()
+        func = db.session.execute(text("SELECT func FROM job_records WHERE id = 'j1'")).scalar()
+        assert func == "portal.ingest.parse.parse_upload"
+        assert resolve(func).__name__ == "parse_upload"
+        downgrade(revision="0013_job_heartbeat")
+        assert (
+            db.session.execute(text("SELECT func FROM job_records")).scalar()
+            == "portal.ingest.pipeline.parse_upload"
+        )
+        db.engine.dispose()

@@ -18,6 +18,7 @@ from portal.invoicing.build import base_number, store_totals, with_suffixes
 from portal.invoicing.notify import notify_awaiting_approval, notify_denied
 from portal.models import Dispute, DisputeStatus, Invoice, InvoiceStatus, LineItem, User
 from portal.models.base import utcnow
+from portal.rendering.deliverables import render_invoice
 
 S = InvoiceStatus
 
@@ -116,7 +117,7 @@ def approve(invoice: Invoice, *, by: User | None, comment: str | None = None) ->
     )
     # The deliverables are rendered (and then delivered) by a job recorded with the approval.
     invoice.render_job_id = jobs.enqueue(
-        "portal.rendering.deliverables.render_invoice",
+        render_invoice,
         invoice.id,
         queue="render",
         description=f"Render {invoice.number}",

@@ -132,6 +132,8 @@ def render_invoice(invoice_id: int) -> dict:
     )
     if current_app.config.get("RENDER_THEN_DELIVER", True):
         jobs.enqueue(
+            # Named, not imported: portal.delivery imports invoicing.lifecycle, which imports this
+            # module to hand approved invoices to render_invoice.
             "portal.delivery.deliver_invoice",
             invoice.id,
             queue="delivery",
