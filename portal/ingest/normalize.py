@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 
 from portal.core.catalog import CURRENCY_EXPONENTS
+from portal.ingest.dates import parse_date
 from portal.ingest.formats.base import SourceRow
 from portal.ingest.limits import MAX_FIELD_CHARS
 from portal.ingest.mapping import MappingProfile
@@ -17,7 +18,6 @@ from portal.ingest.values import (
     amount_currency,
     parse_amount,
     parse_currency,
-    parse_date,
     parse_expense_type,
     plain_amount,
 )

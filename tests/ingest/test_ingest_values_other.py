@@ -1,4 +1,4 @@
-"""Tests for values.parse_date, parse_currency and parse_expense_type.
+"""Tests for dates.parse_date, values. parse_currency and parse_expense_type.
 Ambiguous dates and unknown codes must be refused with a reason a person can act on."""
 
 import datetime as dt
@@ -6,10 +6,10 @@ import datetime as dt
 import pytest
 
 from portal.core.catalog import CURRENCY_EXPONENTS
+from portal.ingest.dates import parse_date
 from portal.ingest.values import (
     ValueProblem,
     parse_currency,
-    parse_date,
     parse_expense_type,
 )
 

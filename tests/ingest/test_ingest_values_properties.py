@@ -6,7 +6,8 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.ingest.values import parse_amount, parse_date
+from portal.ingest.dates import parse_date
+from portal.ingest.values import parse_amount
 
 minor_units = st.integers(min_value=-(10**12), max_value=10**12)
 exponents = st.sampled_from([0, 2, 3])
