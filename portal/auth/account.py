@@ -7,32 +7,21 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required, login_user
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, Length
 
-from portal.accounts import MIN_PASSWORD
 from portal.auth import bp, current_session, sessions
-from portal.auth.password import refuse_weak_password
+from portal.auth.password import SetPasswordForm, refuse_weak_password
 from portal.core import audit
 from portal.extensions import db
 from portal.models.sessions import SessionEnd, UserSession
 from portal.web.forms import EmptyForm
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(SetPasswordForm):
+    """The set-password form (same rules for the new password) plus the current password."""
+
     current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
-    password = PasswordField(
-        "New password",
-        validators=[
-            DataRequired(),
-            Length(min=MIN_PASSWORD, max=1024, message=f"Use at least {MIN_PASSWORD} characters."),
-        ],
-    )
-    confirm = PasswordField(
-        "Repeat the new password",
-        validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")],
-    )
     submit = SubmitField("Change password")
 
 
