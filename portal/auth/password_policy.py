@@ -25,7 +25,7 @@ OWN_NAME = "This password contains your email address. Choose another; a few unr
 
 @functools.cache
 def _common_passwords() -> frozenset[str]:
-    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # ~30 k words: loaded on first use only
 
     return frozenset(p.lower() for p in FREQUENCY_LISTS["passwords"])
 

@@ -99,7 +99,7 @@ class S3Storage:
     """Objects in an S3 bucket under a prefix; S3_ENDPOINT_URL selects an S3-compatible server."""
 
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None, client=None):
-        import boto3
+        import boto3  # slow to import: only processes that use S3 pay for it (botocore below too)
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")

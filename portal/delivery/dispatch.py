@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from typing import NamedTuple
 
+from rq import get_current_job
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -170,8 +171,6 @@ def deliver_invoice(invoice_id: int) -> dict:
 
 def _last_job_attempt() -> bool:
     """True when the running job will not be retried (its record has used every attempt)."""
-    from rq import get_current_job
-
     job = get_current_job()
     if job is None:
         return False

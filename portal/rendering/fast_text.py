@@ -31,8 +31,8 @@ def install() -> bool:
     # WeasyPrint (Pango, cffi) is imported in the functions: heavy, and only the rendering process
     # that installs this fast path should pay for it.
     import weasyprint
-    from weasyprint.draw import text as draw_text
-    from weasyprint.text.ffi import ffi
+    from weasyprint.draw import text as draw_text  # WeasyPrint: rendering process only
+    from weasyprint.text.ffi import ffi  # WeasyPrint: rendering process only
 
     if draw_text.draw_first_line is draw_first_line:
         return True
@@ -47,7 +47,7 @@ def install() -> bool:
 
 def uninstall() -> None:
     """Put WeasyPrint's own function back (tests compare the two)."""
-    from weasyprint.draw import text as draw_text
+    from weasyprint.draw import text as draw_text  # WeasyPrint: rendering process only
 
     if _original is not None:
         draw_text.draw_first_line = _original
@@ -64,7 +64,7 @@ def _fragments(font, font_size) -> dict:
 
 def _glyph_columns(glyph_string) -> tuple[list, list, list, list]:
     """A run's glyph ids, widths, x and y offsets, each read in one pass over the C array."""
-    from weasyprint.text.ffi import ffi
+    from weasyprint.text.ffi import ffi  # WeasyPrint: rendering process only
 
     count = glyph_string.num_glyphs
     fields = memoryview(ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO.size)).cast("i")
@@ -86,7 +86,7 @@ def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
         or textbox.style["font_size"] < 1e-6
     ):
         return _original(stream, textbox, text_overflow, block_ellipsis, matrix)
-    from weasyprint.text.ffi import ffi, pango
+    from weasyprint.text.ffi import ffi, pango  # WeasyPrint: rendering process only
 
     pango.pango_layout_set_single_paragraph_mode(textbox.pango_layout.layout, True)
     first_line, _ = textbox.pango_layout.get_first_line()
@@ -163,7 +163,7 @@ def _map_new_glyphs(textbox, glyph_item, font, ids) -> None:
 
 def _format_glyph(stream, font, pango_font, font_size, glyph_id, width, x_offset) -> str:
     """One glyph as WeasyPrint writes it into a TJ array: offset, hexadecimal id, kerning."""
-    from weasyprint.text.ffi import FROM_UNITS, pango
+    from weasyprint.text.ffi import FROM_UNITS, pango  # WeasyPrint: rendering process only
 
     offset = x_offset / font_size
     fragment = f">{-offset}<" if offset else ""

@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from flask import current_app, has_app_context
+
 from portal.rendering import pdfa
 
 log = logging.getLogger(__name__)
@@ -64,8 +66,6 @@ class Limits:
 
 
 def limits_from_config() -> Limits:
-    from flask import current_app, has_app_context
-
     if not has_app_context():
         return Limits(DEFAULT_TIMEOUT_SECONDS, DEFAULT_MEMORY_MB, True)
     config = current_app.config
