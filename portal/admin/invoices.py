@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal import jobs
 from portal.admin import bp
@@ -34,6 +34,7 @@ from portal.web.actions import saved
 from portal.web.forms import EmptyForm
 from portal.web.inputs import InputError, page_arg, parse_id, parse_period
 from portal.web.invoice_forms import GenerateForm, ReasonForm
+from portal.web.pagination import paginate
 
 PAGE_SIZE = 50
 RESOLVE_LIMIT = 2000
@@ -56,7 +57,7 @@ def invoices():
 
 
 def _render_invoices(form: GenerateForm):
-    page = page_arg()
+    page_arg()  # a page number we do not accept answers 400 before any other message is queued
     stmt = select(Invoice).join(Customer).order_by(Invoice.id.desc())
     status = request.args.get("status", "")
     if status in {s.value for s in InvoiceStatus}:
@@ -70,15 +71,14 @@ def _render_invoices(form: GenerateForm):
             stmt = stmt.where(Invoice.period_start == parse_period(period).start)
         except InputError as exc:
             flash(exc.description, "error")
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = db.session.scalars(stmt.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    listed = paginate(stmt, per_page=PAGE_SIZE)
     return render_template(
         "admin/invoices.html",
-        invoices=rows,
+        invoices=listed.items,
         **_runs_context(),
-        page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
-        total=total,
+        page=listed.page,
+        pages=listed.pages,
+        total=listed.total,
         statuses=list(InvoiceStatus),
         filters={"status": status, "customer": code, "period": period},
         form=form,
