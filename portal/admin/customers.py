@@ -12,6 +12,7 @@ from portal.admin import bp
 from portal.admin.console_forms import CustomerForm, EmployeeForm, RosterForm, commit_edit, form_error
 from portal.extensions import db
 from portal.models import Customer, Employee
+from portal.web.actions import saved
 from portal.web.pagination import paginate
 
 PAGE_SIZE = 50
@@ -24,7 +25,7 @@ def customer_new():
     if not form.is_submitted():
         form.timezone.data, form.invoice_day.data, form.invoicing_enabled.data = "UTC", 1, True
     if form.validate_on_submit():
-        try:
+        with saved(accounts.ValidationError, flash_error=False) as outcome:
             customer = accounts.create_customer(
                 code=form.code.data or "",
                 name=form.name.data,
@@ -33,13 +34,10 @@ def customer_new():
                 invoice_day=form.invoice_day.data,
             )
             customer.invoicing_enabled = bool(form.invoicing_enabled.data)
-            db.session.commit()
-        except accounts.ValidationError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            flash(f"Customer {customer.code} created.", "success")
+            outcome.message = f"Customer {customer.code} created."
+        if outcome.ok:
             return redirect(url_for("admin.customer_edit", customer_id=customer.id))
+        form_error(form, outcome.error)
     status = 400 if form.errors else 200
     return render_template("admin/console/customer_form.html", form=form, customer=None), status
 

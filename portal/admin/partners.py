@@ -5,7 +5,7 @@ The rules and audit events live in `portal.accounts.partners`; these views parse
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from portal import accounts
@@ -13,6 +13,7 @@ from portal.admin import bp
 from portal.admin.console_forms import PartnerForm, commit_edit, form_error
 from portal.extensions import db
 from portal.models import Partner
+from portal.web.actions import saved
 
 
 @bp.route("/partners", methods=["GET", "POST"])
@@ -20,20 +21,17 @@ def partners():
     """Every partner, and a form to create one (400 with the error next to the field if invalid)."""
     form = PartnerForm()
     if form.validate_on_submit():
-        try:
+        with saved(accounts.ValidationError, flash_error=False) as outcome:
             partner = accounts.create_partner(
                 slug=form.slug.data or "",
                 name=form.name.data,
                 kind=form.kind.data,
                 currency=form.currency.data,
             )
-            db.session.commit()
-        except accounts.ValidationError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            flash(f"Partner {partner.name} created.", "success")
+            outcome.message = f"Partner {partner.name} created."
+        if outcome.ok:
             return redirect(url_for("admin.partners"))
+        form_error(form, outcome.error)
     elif not form.is_submitted():
         form.currency.data = "USD"
     rows = db.session.scalars(select(Partner).order_by(Partner.name)).all()

@@ -27,6 +27,7 @@ from portal.auth.password import INVITE, send_password_mail
 from portal.core.mail import MailError
 from portal.extensions import db
 from portal.models import Role, User
+from portal.web.actions import saved
 from portal.web.forms import EmptyForm
 from portal.web.pagination import paginate
 
@@ -79,7 +80,7 @@ def user_invite():
     form = InviteForm()
     fill_tenant_choices(form)
     if form.validate_on_submit():
-        try:
+        with saved(accounts.ValidationError, flash_error=False) as outcome:
             user = accounts.invite_user(
                 email=form.email.data,
                 name=form.name.data,
@@ -88,14 +89,11 @@ def user_invite():
                 customer_id=form.customer.data,
                 acting_user=_me(),
             )
-            db.session.commit()
-        except accounts.ValidationError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
+        if outcome.ok:
             if _mail_invitation(user):
                 flash(f"Invitation sent to {user.email}.", "success")
             return redirect(url_for("admin.users"))
+        form_error(form, outcome.error)
     status = 400 if form.errors else 200
     return render_template("admin/console/user_invite.html", form=form), status
 
