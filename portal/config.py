@@ -97,6 +97,19 @@ def load_config(instance_path: str | Path, environ: Mapping[str, str] | None = N
         # Deliverables: our details on every PDF, and the caps of the separate rendering process.
         "COMPANY_NAME": env.get("COMPANY_NAME", "Tuition Invoice Portal"),
         "COMPANY_ADDRESS": env.get("COMPANY_ADDRESS", "1 Learning Way\nSpringfield, ST 00000\nUnited States"),
+        # A logo file (SVG or PNG) shown in the header, the emails and the PDF instead of our mark.
+        "COMPANY_LOGO": env.get("COMPANY_LOGO") or None,
+        "COMPANY_EMAIL": env.get("COMPANY_EMAIL", "billing@localhost"),
+        # Payment instructions printed on every invoice (newline-separated; {number} = the invoice's).
+        "REMIT_TO": env.get(
+            "REMIT_TO",
+            "Bank transfer to Tuition Invoice Portal\nAccount 000123456 · Routing 021000021\n"
+            "Reference: invoice {number}",
+        ),
+        # Pages format money and dates for the viewer's browser language; this when none matches.
+        "DEFAULT_LOCALE": env.get("DEFAULT_LOCALE", "en_US"),
+        # The zone of times shown to admins and partners (contacts see their company's zone).
+        "DISPLAY_TIMEZONE": env.get("DISPLAY_TIMEZONE", "UTC"),
         "RENDER_TIMEOUT_SECONDS": int(env.get("RENDER_TIMEOUT_SECONDS", "300")),
         "RENDER_MEMORY_MB": int(env.get("RENDER_MEMORY_MB", "1536")),
         "RENDER_SERVER": _bool(env.get("RENDER_SERVER"), default=True),

@@ -13,6 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from portal.auth.password_policy import MIN_LENGTH
 from portal.core.catalog import CURRENCY_EXPONENTS
+from portal.core.formatting import LOCALES
 from portal.models import Role
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -45,6 +46,32 @@ def check_timezone(name: str) -> str:
         ) from exc
     if name not in available_timezones() and name != "UTC":
         raise ValidationError("timezone", f"{name!r} is not a known time zone (e.g. America/New_York)")
+    return name
+
+
+def check_address(text: str | None) -> str | None:
+    """A postal address as typed, one line per line; blank lines dropped; None when empty."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if len(lines) > 8 or any(len(line) > 120 for line in lines):
+        raise ValidationError("billing_address", "use at most 8 lines of at most 120 characters")
+    return "\n".join(lines) or None
+
+
+def check_payment_terms(days) -> int:
+    try:
+        value = int(days)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError("payment_terms_days", "must be a whole number of days") from exc
+    if not 0 <= value <= 180:
+        raise ValidationError("payment_terms_days", "must be from 0 (due on receipt) to 180 days")
+    return value
+
+
+def check_locale(name: str) -> str:
+    """A locale the portal formats money and dates for (portal.core.formatting.LOCALES)."""
+    name = (name or "").strip().replace("-", "_")
+    if name not in LOCALES:
+        raise ValidationError("locale", f"{name!r} is not offered; choose one of {', '.join(LOCALES)}")
     return name
 
 

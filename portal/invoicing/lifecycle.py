@@ -9,6 +9,9 @@ before they write (approving with no line under dispute, flagging a line) first 
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import delete, func, select, update
 
 from portal import jobs
@@ -16,7 +19,7 @@ from portal.core import audit
 from portal.extensions import db
 from portal.invoicing.build import base_number, store_totals, with_suffixes
 from portal.invoicing.notify import notify_awaiting_approval, notify_denied
-from portal.models import Dispute, DisputeStatus, Invoice, InvoiceStatus, LineItem, User
+from portal.models import Customer, Dispute, DisputeStatus, Invoice, InvoiceStatus, LineItem, User
 from portal.models.base import utcnow
 from portal.rendering.deliverables import render_invoice
 
@@ -88,6 +91,12 @@ def _transition(invoice: Invoice, allowed: tuple[InvoiceStatus, ...], action: st
     db.session.refresh(invoice)
 
 
+def due_date(customer: Customer, approved_at: dt.datetime) -> dt.date:
+    """The approval's date where the customer is, plus its payment terms (Net 30: 30 days later)."""
+    local_day = approved_at.astimezone(ZoneInfo(customer.timezone or "UTC")).date()
+    return local_day + dt.timedelta(days=customer.payment_terms_days or 0)
+
+
 def approve(invoice: Invoice, *, by: User | None, comment: str | None = None) -> InvoiceStatus:
     """Approve the whole invoice; refused while any of its lines is flagged as disputed.
 
@@ -100,20 +109,26 @@ def approve(invoice: Invoice, *, by: User | None, comment: str | None = None) ->
         raise InvoiceStateError(
             f"{flagged} line(s) are disputed: approve the undisputed lines, or withdraw the flags first."
         )
+    now = utcnow()
     _transition(
         invoice,
         (S.PENDING_APPROVAL,),
         "approved",
         status=S.APPROVED,
-        decided_at=utcnow(),
+        decided_at=now,
         decided_by_id=by.id if by else None,
         decision_comment=(comment or "").strip() or None,
+        due_on=due_date(invoice.customer, now),
     )
     audit.record(
         "invoice.approved",
         subject=invoice,
         actor=by,
-        details={"number": invoice.number, "comment": invoice.decision_comment},
+        details={
+            "number": invoice.number,
+            "comment": invoice.decision_comment,
+            "due_on": invoice.due_on.isoformat(),
+        },
     )
     # The deliverables are rendered (and then delivered) by a job recorded with the approval.
     invoice.render_job_id = jobs.enqueue(

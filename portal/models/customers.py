@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -35,9 +35,22 @@ class Customer(db.Model):
     # Day of the month (1-28) on which the previous month's invoice is generated.
     invoice_day: Mapped[int] = mapped_column(Integer, default=1)
     invoicing_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Printed on the invoice PDF: where the invoice is addressed, and when it is due (Net N days).
+    billing_address: Mapped[str | None] = mapped_column(Text)
+    payment_terms_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # Language and number/date formats of what is sent to the customer (PDF, emails), e.g. de_DE.
+    locale: Mapped[str] = mapped_column(String(16), default="en_US", server_default="en_US")
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     employees: Mapped[list[Employee]] = relationship(back_populates="customer", lazy="raise_on_sql")
+
+    @property
+    def payment_terms(self) -> str:
+        return "Due on receipt" if self.payment_terms_days == 0 else f"Net {self.payment_terms_days}"
+
+    @property
+    def billing_address_lines(self) -> list[str]:
+        return [line.strip() for line in (self.billing_address or "").splitlines() if line.strip()]
 
     def __repr__(self) -> str:
         return f"<Customer {self.code}>"

@@ -86,6 +86,8 @@ class Invoice(db.Model):
     resolved_at = mapped_column(UTCDateTime, nullable=True)  # a denied revision dealt with by an admin
     void_reason: Mapped[str | None] = mapped_column(Text)
     delivered_at = mapped_column(UTCDateTime, nullable=True)
+    # Set on approval: the approval date in the customer's zone plus its payment terms.
+    due_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     reminded_at = mapped_column(UTCDateTime, nullable=True)
     # The job recorded with the approval that renders the PDF and CSV (its JobRecord id): the
     # invoice page shows its progress, or its failure, until the documents exist.

@@ -11,10 +11,10 @@ from urllib.parse import quote
 
 from flask import Flask, Response, current_app, request, url_for
 
-from portal.core.money import format_money
 from portal.core.storage import get_storage
 from portal.jobs.workers import start_embedded
 from portal.models.users import Role
+from portal.web import locale
 
 # How htmx treats answers (htmx 2's responseHandling), one rule for every page:
 # - a 4xx answer carries the form with its error messages (or an error message): swap it into the
@@ -152,7 +152,7 @@ def nav_groups(user) -> list[tuple[str | None, list[NavLink]]]:
 
 
 def init_app(app: Flask) -> None:
-    app.add_template_filter(format_money, "money")
+    locale.init_app(app)
 
     @app.context_processor
     def inject_roles():
