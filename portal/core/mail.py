@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 
-from flask import current_app, render_template
+from flask import current_app
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +61,29 @@ def send_mail(
 def render_mail(template: str, **context) -> tuple[str, str]:
     """Render templates/mail/<template>.txt and .html with `context`; return (text, html).
 
-    Works in an app context alone (jobs have no request). Only the .html is autoescaped by Flask,
-    so the plain-text part shows names exactly as written.
+    Both twins also get `company` (our name, address lines and email, for the header and footer),
+    so every message carries the brand without each caller passing it. Works in an app context
+    alone: the templates are rendered by the app's Jinja environment directly, without Flask's
+    context processors, which serve pages and may need a request that a job does not have. Only
+    the .html is autoescaped (Flask's rule, by file name), so the plain-text part shows names
+    exactly as written.
     """
-    text = render_template(f"mail/{template}.txt", **context)
-    html = render_template(f"mail/{template}.html", **context)
+    context = {"company": company(), **context}
+    env = current_app.jinja_env
+    text = env.get_template(f"mail/{template}.txt").render(context)
+    html = env.get_template(f"mail/{template}.html").render(context)
     return text, html
+
+
+def company() -> dict:
+    """Who sends the mail, from the COMPANY_* settings: name, address lines, contact email."""
+    config = current_app.config
+    address = config.get("COMPANY_ADDRESS") or ""
+    return {
+        "name": config.get("COMPANY_NAME") or "Tuition Invoice Portal",
+        "address": [line.strip() for line in address.splitlines() if line.strip()],
+        "email": config.get("COMPANY_EMAIL") or "",
+    }
 
 
 def _one_line(value: str, what: str) -> str:

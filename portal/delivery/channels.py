@@ -23,12 +23,13 @@ from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
-from portal.core.mail import Attachment, MailError, send_mail
+from portal.core.mail import Attachment, MailError, render_mail, send_mail
 from portal.core.money import to_decimal
 from portal.core.storage import StorageError, get_storage
 from portal.delivery.outbound import RefusedURL, Target, UnresolvableHost, check_url
 from portal.delivery.webhook_secrets import signing_secrets
 from portal.extensions import db
+from portal.invoicing.notify import invoice_mail_context
 from portal.models import ChannelKind, Delivery, DeliveryChannel, Invoice, InvoiceDocument, Role, User
 from portal.models.base import utcnow
 
@@ -95,19 +96,37 @@ class EmailChannel:
             return AttemptResult(False, error=f"not an email address: {', '.join(bad)}", permanent=True)
         docs = _by_kind(documents)
         attachments = [
-            Attachment(f"{invoice.number}.{kind}", _read(docs[kind]), MIMETYPES[kind]) for kind in KINDS
+            Attachment(f"{invoice.number}.{kind}", _read(docs[kind]), MIMETYPES[kind])
+            for kind in KINDS
+            if kind in docs
         ]
         subject = f"{invoice.kind_label} {invoice.number} for {invoice.period_label}"
-        text = (
-            f"Hello,\n\nattached are {invoice.kind_label.lower()} {invoice.number} of "
-            f"{invoice.customer.name} for {invoice.period_label} (PDF) and its lines (CSV).\n\n"
-            f"Total: {to_decimal(invoice.total_minor, invoice.currency)} {invoice.currency}\n"
-        )
+        text, html = render_mail("invoice_delivered", **delivered_mail_context(invoice, attachments))
         try:
-            send_mail(to, subject, text=text, attachments=attachments)
+            send_mail(to, subject, text=text, html=html, attachments=attachments)
         except MailError as exc:
             return AttemptResult(False, error=str(exc))
         return AttemptResult(True)
+
+
+def delivered_mail_context(invoice: Invoice, attachments: Sequence[Attachment]) -> dict:
+    """What the delivery email shows: the invoice's facts, the files attached, and how to pay.
+
+    A credit note is not paid, so it gets no payment instructions. REMIT_TO's `{number}` is
+    replaced by plain substitution, not str.format, so another brace in it cannot break the mail.
+    """
+    credit = invoice.is_credit_note
+    remit_to = current_app.config.get("REMIT_TO") or ""
+    return {
+        **invoice_mail_context(invoice),
+        "credit": credit,
+        "attachments": [a.filename for a in attachments],
+        "remit_to": []
+        if credit
+        else [
+            line.strip().replace("{number}", invoice.number) for line in remit_to.splitlines() if line.strip()
+        ],
+    }
 
 
 class _PinnedAdapter(HTTPAdapter):

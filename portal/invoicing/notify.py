@@ -11,9 +11,8 @@ import datetime as dt
 from flask import current_app
 from sqlalchemy import or_, select
 
-from portal.core import audit
+from portal.core import audit, formatting
 from portal.core.mail import render_mail, send_mail
-from portal.core.money import format_money
 from portal.extensions import db
 from portal.models import Invoice, InvoiceStatus, Role, User
 from portal.models.base import utcnow
@@ -33,13 +32,23 @@ def _url(path: str) -> str:
     return current_app.config["PORTAL_BASE_URL"].rstrip("/") + path
 
 
-def _context(invoice: Invoice) -> dict:
+def invoice_mail_context(invoice: Invoice, *, path: str | None = None) -> dict:
+    """The facts every invoice email shows, formatted for the customer (`Customer.locale`).
+
+    The email channel of delivery uses it too, so an invoice reads the same in every message.
+    `path` is the page the button opens: the customer's invoice page unless given.
+    """
+    customer = invoice.customer
+    locale = customer.locale or formatting.DEFAULT_LOCALE
     return {
-        "customer_name": invoice.customer.name,
+        "customer_name": customer.name,
+        "kind": invoice.kind_label,
         "invoice_number": invoice.number,
-        "period_label": invoice.period_label,
-        "total": format_money(invoice.total_minor, invoice.currency),
-        "url": _url(f"/customer/invoices/{invoice.id}"),
+        "period": formatting.period(invoice.period_start, locale),
+        "total": formatting.money(invoice.total_minor, invoice.currency, locale),
+        "due_on": formatting.date(invoice.due_on, locale),
+        "payment_terms": customer.payment_terms,
+        "url": _url(path or f"/customer/invoices/{invoice.id}"),
     }
 
 
@@ -55,7 +64,7 @@ def notify_awaiting_approval(invoice_id: int) -> dict:
         )
         db.session.commit()
         return {"sent": 0, "reason": "no contacts"}
-    text, html = render_mail("invoice_awaiting_approval", **_context(invoice))
+    text, html = render_mail("invoice_awaiting_approval", **invoice_mail_context(invoice))
     subject = f"{invoice.kind_label} {invoice.number} for {invoice.period_label} awaits your approval"
     message_id = send_mail(recipients, subject, text=text, html=html)
     audit.record("invoice.notified", subject=invoice, details={"to": recipients, "message_id": message_id})
@@ -81,7 +90,7 @@ def send_reminders(now: dt.datetime | None = None) -> int:
         if not recipients:
             continue
         waited = (now - invoice.created_at).days
-        text, html = render_mail("invoice_reminder", days_waiting=waited, **_context(invoice))
+        text, html = render_mail("invoice_reminder", days_waiting=waited, **invoice_mail_context(invoice))
         kind = invoice.kind_label.lower()
         subject = f"Reminder: {kind} {invoice.number} has waited {waited} days for your approval"
         send_mail(recipients, subject, text=text, html=html)
@@ -104,11 +113,9 @@ def notify_denied(invoice_id: int) -> dict:
         return {"sent": 0}
     text, html = render_mail(
         "invoice_denied",
-        customer_name=invoice.customer.name,
-        invoice_number=invoice.number,
         reason=invoice.deny_reason,
         denied_by=invoice.decided_by.email if invoice.decided_by else "the customer",
-        url=_url(f"/admin/invoices/{invoice.id}"),
+        **invoice_mail_context(invoice, path=f"/admin/invoices/{invoice.id}"),
     )
     send_mail(admins, f"{invoice.customer.name} denied invoice {invoice.number}", text=text, html=html)
     audit.record("invoice.denial_notified", subject=invoice, details={"to": admins})
