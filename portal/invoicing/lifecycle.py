@@ -9,9 +9,6 @@ before they write (approving with no line under dispute, flagging a line) first 
 
 from __future__ import annotations
 
-import datetime as dt
-from zoneinfo import ZoneInfo
-
 from sqlalchemy import delete, func, select, update
 
 from portal import jobs
@@ -19,7 +16,8 @@ from portal.core import audit
 from portal.extensions import db
 from portal.invoicing.build import base_number, store_totals, with_suffixes
 from portal.invoicing.notify import notify_awaiting_approval, notify_denied
-from portal.models import Customer, Dispute, DisputeStatus, Invoice, InvoiceStatus, LineItem, User
+from portal.invoicing.terms import due_date
+from portal.models import Dispute, DisputeStatus, Invoice, InvoiceStatus, LineItem, User
 from portal.models.base import utcnow
 from portal.rendering.deliverables import render_invoice
 
@@ -89,12 +87,6 @@ def _transition(invoice: Invoice, allowed: tuple[InvoiceStatus, ...], action: st
     if not changed:
         raise _refuse(invoice, action)
     db.session.refresh(invoice)
-
-
-def due_date(customer: Customer, approved_at: dt.datetime) -> dt.date:
-    """The approval's date where the customer is, plus its payment terms (Net 30: 30 days later)."""
-    local_day = approved_at.astimezone(ZoneInfo(customer.timezone or "UTC")).date()
-    return local_day + dt.timedelta(days=customer.payment_terms_days or 0)
 
 
 def approve(invoice: Invoice, *, by: User | None, comment: str | None = None) -> InvoiceStatus:
