@@ -1,21 +1,47 @@
 """Sending mail: through a real local SMTP server (aiosmtpd), into the outbox, and the templates."""
 
 import email
+import re
 from email import policy
+from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from portal import accounts
+from portal.auth.password import INVITE, RESET, send_password_mail
 from portal.core.mail import Attachment, MailError, render_mail, send_mail
+from portal.extensions import db
+from tests.factories import PASSWORD
 
 URL = "http://portal.test/customer/invoices/42"
 INVOICE = {
     "customer_name": "Acme Corp",
+    "kind": "Invoice",
     "invoice_number": "INV-2026-10-0042",
-    "period_label": "October 2026",
+    "period": "October 2026",
     "total": "$12,345.67",
+    "due_on": "Dec 5, 2026",
+    "payment_terms": "Net 30",
     "url": URL,
 }
+USER = SimpleNamespace(email="pat@acme.example")
+# One context per email the portal sends, as its sender passes it.
+EVERY_MAIL = {
+    "invoice_awaiting_approval": INVOICE,
+    "invoice_reminder": {**INVOICE, "days_waiting": 9},
+    "invoice_denied": {**INVOICE, "reason": "Two courses billed twice", "denied_by": "pat@acme.example"},
+    "invoice_delivered": {
+        **INVOICE,
+        "credit": False,
+        "attachments": ["INV-2026-10-0042.pdf", "INV-2026-10-0042.csv"],
+        "remit_to": ["Bank transfer to Brightpath", "Reference: invoice INV-2026-10-0042"],
+    },
+    "password_invite": {"user": USER, "url": URL, "days": 7, "hours": 168, "invited_by": "Jordan Admin"},
+    "password_reset": {"user": USER, "url": URL, "days": 0, "hours": 2, "invited_by": ""},
+}
+BRAND = {"COMPANY_NAME": "Brightpath Learning", "COMPANY_ADDRESS": "1 Learning Way\nSpringfield, IL 62701"}
 
 
 def _received(handler):
@@ -172,6 +198,118 @@ def test_render_mail_when_given_context_renders_number_and_link(app, template, e
     assert "<img" not in html
     for value in extra.values():
         assert str(value) in text and str(value) in html
+
+
+@pytest.mark.parametrize("template", ["invoice_awaiting_approval", "invoice_reminder", "invoice_delivered"])
+def test_render_mail_when_invoice_mail_shows_amount_period_and_due_date_in_both_parts(app, template):
+    with app.app_context():
+        text, html = render_mail(template, **EVERY_MAIL[template])
+    for fact in ("$12,345.67", "October 2026", "Dec 5, 2026", "INV-2026-10-0042"):
+        assert fact in text and fact in html
+    assert re.search(r'style="[^"]*font-size:32px[^"]*">\$12,345\.67<', html)  # the amount stands out
+
+
+@pytest.mark.parametrize("template", sorted(EVERY_MAIL))
+def test_render_mail_when_any_mail_carries_brand_heading_button_and_plain_address(app, template):
+    app.config.update(BRAND)
+    with app.app_context():
+        text, html = render_mail(template, **EVERY_MAIL[template])
+    assert html.count("Brightpath Learning") >= 2  # the wordmark band and the footer
+    assert "<h1" in html and "<img" not in html
+    button = html.split(f'<a href="{URL}"', 1)[0].rsplit("<table", 1)[1]
+    assert 'role="presentation"' in button and 'bgcolor="#1d4ed8"' in button
+    assert html.count(f'href="{URL}"') == 2  # the button, then the plain address under it
+    assert f">{URL}</a>" in html
+    assert text.startswith("Brightpath Learning\n") and URL in text
+
+
+@pytest.mark.parametrize("template", sorted(EVERY_MAIL))
+def test_render_mail_when_any_mail_footer_names_us_our_address_and_why_in_both_parts(app, template):
+    app.config.update(BRAND)
+    with app.app_context():
+        text, html = render_mail(template, **EVERY_MAIL[template])
+    for part in (text, html):
+        assert "Springfield, IL 62701" in part
+        assert "You receive this email because" in part
+
+
+class _TextColours(HTMLParser):
+    """Each piece of visible text with the colour and background it is drawn in (inline styles)."""
+
+    VOID = {"br", "meta", "img", "hr", "input", "link"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack = [("#000000", "#ffffff", False)]
+        self.texts = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        attrs = dict(attrs)
+        style = dict(
+            (k.strip(), v.strip())
+            for k, _, v in (d.partition(":") for d in (attrs.get("style") or "").split(";"))
+        )
+        colour, background, hidden = self.stack[-1]
+        background = style.get("background-color", attrs.get("bgcolor", background))
+        hidden = hidden or tag in ("head", "title") or style.get("display") == "none"
+        self.stack.append((style.get("color", colour), background, hidden))
+
+    def handle_endtag(self, tag):
+        if tag not in self.VOID and len(self.stack) > 1:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        colour, background, hidden = self.stack[-1]
+        if data.strip() and not hidden:
+            self.texts.append((data.strip(), colour, background))
+
+
+def _contrast(a: str, b: str) -> float:
+    def luminance(colour):
+        rgb = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted([luminance(a), luminance(b)], reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("template", sorted(EVERY_MAIL))
+def test_render_mail_when_any_mail_every_text_meets_wcag_aa_contrast(app, template):
+    with app.app_context():
+        _, html = render_mail(template, **EVERY_MAIL[template])
+    parser = _TextColours()
+    parser.feed(html)
+    assert parser.texts
+    for text, colour, background in parser.texts:
+        assert re.fullmatch(r"#[0-9a-f]{6}", colour) and re.fullmatch(r"#[0-9a-f]{6}", background), text
+        assert _contrast(colour, background) >= 4.5, f"{text!r}: {colour} on {background}"
+
+
+def _password_mail(app, smtp_server, purpose):
+    _, handler = smtp_server
+    app.config.update(BRAND)
+    with app.app_context():
+        user = accounts.create_user(email="pat@acme.example", password=PASSWORD, role="admin", name="Pat")
+        db.session.commit()
+        send_password_mail(user, purpose, invited_by="Jordan Admin")
+    (envelope,) = handler.envelopes
+    return email.message_from_bytes(envelope.content, policy=policy.default)
+
+
+@pytest.mark.parametrize("purpose", [INVITE, RESET])
+def test_password_mail_when_sent_is_multipart_alternative_with_brand_and_link_in_both(
+    smtp_app, smtp_server, purpose
+):
+    message = _password_mail(smtp_app, smtp_server, purpose)
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    (link,) = set(re.findall(r"http://\S+/set-password/[\w.-]+", text))
+    assert f'href="{link}"' in html
+    assert "Brightpath Learning" in text and "Brightpath Learning" in html
 
 
 def test_render_mail_when_name_holds_markup_escapes_html_only(app):

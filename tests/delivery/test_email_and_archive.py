@@ -7,11 +7,12 @@ import io
 
 from sqlalchemy import select
 
+from portal.core import formatting
 from portal.core.storage import get_storage
 from portal.delivery import archive_key, attempt_delivery, deliver_invoice, redeliver
 from portal.extensions import db
 from portal.jobs.workers import drain
-from portal.models import ChannelKind, DeliveryChannel, DeliveryStatus, Invoice
+from portal.models import ChannelKind, Customer, DeliveryChannel, DeliveryStatus, Invoice
 from tests.factories import CSV, PDF, add_channel, delivery_for
 
 
@@ -39,6 +40,45 @@ def test_email_delivery_sends_one_message_with_both_files_byte_identical(smtp_ap
     files = {part.get_filename(): part.get_payload(decode=True) for part in message.iter_attachments()}
     assert result["status"] == "succeeded"
     assert files == {"ACME-2026-10-1.pdf": PDF, "ACME-2026-10-1.csv": CSV}
+
+
+def _delivered(smtp_app, smtp_server, invoice_id):
+    _, collector = smtp_server
+    deliver_by(smtp_app, invoice_id, add_channel(smtp_app, "email"))
+    (envelope,) = collector.envelopes
+    return email.message_from_bytes(envelope.content, policy=email.policy.default)
+
+
+def test_email_delivery_message_has_text_and_html_alternatives_besides_the_files(
+    smtp_app, smtp_server, invoice_id
+):
+    message = _delivered(smtp_app, smtp_server, invoice_id)
+    (body,) = [part for part in message.iter_parts() if part.get_content_type() == "multipart/alternative"]
+    assert [part.get_content_type() for part in body.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_email_delivery_both_parts_show_amount_due_date_and_link_to_the_invoice(
+    smtp_app, smtp_server, invoice_id
+):
+    smtp_app.config.update(PORTAL_BASE_URL="https://portal.test", COMPANY_NAME="Brightpath Learning")
+    message = _delivered(smtp_app, smtp_server, invoice_id)
+    with smtp_app.app_context():
+        due = formatting.date(db.session.get(Invoice, invoice_id).due_on)
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    link = f"https://portal.test/customer/invoices/{invoice_id}"
+    for part in (text, html):
+        assert "$12.34" in part and due in part and "ACME-2026-10-1" in part and link in part
+    assert f'<a href="{link}"' in html and "Brightpath Learning" in html
+
+
+def test_email_delivery_when_customer_is_german_formats_amount_in_german(smtp_app, smtp_server, invoice_id):
+    with smtp_app.app_context():
+        db.session.scalar(select(Customer).where(Customer.code == "ACME")).locale = "de_DE"
+        db.session.commit()
+    message = _delivered(smtp_app, smtp_server, invoice_id)
+    for kind in ("plain", "html"):
+        assert "12,34\u00a0$" in message.get_body((kind,)).get_content()
 
 
 def test_email_delivery_without_addresses_goes_to_active_contacts(smtp_app, smtp_server, invoice_id):
