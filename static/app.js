@@ -87,6 +87,30 @@ document.addEventListener("keydown", (event) => {
   });
 });
 
+// The admin side navigation on a phone: the menu button opens it (without JavaScript the link to
+// #sidenav opens it through :target); Escape or "Close menu" closes it and returns the focus.
+function setSidenav(open) {
+  const nav = document.getElementById("sidenav");
+  const button = document.querySelector(".menu-button");
+  if (!nav || !button) { return; }
+  nav.classList.toggle("open", open);
+  button.setAttribute("aria-expanded", open ? "true" : "false");
+  if (open) { (nav.querySelector("a[aria-current]") || nav.querySelector("ul a")).focus(); } else { button.focus(); }
+}
+document.addEventListener("click", (event) => {
+  if (event.target.closest(".menu-button")) {
+    event.preventDefault();
+    setSidenav(!document.getElementById("sidenav").classList.contains("open"));
+  } else if (event.target.closest(".menu-close")) {
+    event.preventDefault();
+    setSidenav(false);
+  }
+});
+document.addEventListener("keydown", (event) => {
+  const nav = document.getElementById("sidenav");
+  if (event.key === "Escape" && nav && nav.classList.contains("open")) { setSidenav(false); }
+});
+
 // Upload form: highlight the drop zone while dragging.
 function initDropzones(root) {
   root.querySelectorAll(".dropzone:not([data-ready])").forEach((zone) => {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import contains_eager
 
 from portal import accounts
 from portal.accounts.roster import RosterFileError, import_roster
@@ -89,6 +90,33 @@ def _employees_page(customer: Customer, *, roster_form=None, result=None, file_e
         result=result,
         file_error=file_error,
     ), status
+
+
+@bp.route("/employees")
+def all_employees():
+    """Every customer's employees, searchable by name, employee ID or email, 50 a page."""
+    q = request.args.get("q", "").strip()
+    stmt = select(Employee).join(Employee.customer).options(contains_eager(Employee.customer))
+    if q:
+        pattern = f"%{q.lower()}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(Employee.name).like(pattern),
+                func.lower(Employee.external_id).like(pattern),
+                func.lower(Employee.email).like(pattern),
+            )
+        )
+    page = paginate(stmt.order_by(Employee.name, Employee.id), per_page=PAGE_SIZE)
+    customers = db.session.scalars(select(Customer).order_by(Customer.code)).all()
+    return render_template(
+        "admin/console/all_employees.html",
+        employees=page.items,
+        q=q,
+        page=page.page,
+        total=page.total,
+        pages=page.pages,
+        customers=customers,
+    )
 
 
 @bp.route("/customers/<id:customer_id>/employees")

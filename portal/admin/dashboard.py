@@ -1,4 +1,4 @@
-"""Admin dashboard: line items received per month, invoices by status, approval latency, failures.
+"""Admin overview figures: what needs attention, line items received per month, invoices by status, approval latency, failures.
 
 Every figure is one aggregate query; charts are inline SVG bars with a table of the same numbers.
 """
@@ -8,12 +8,24 @@ from __future__ import annotations
 import statistics
 from datetime import date, timedelta
 
-from flask import render_template
+from flask import redirect, url_for
 from sqlalchemy import func, select
 
 from portal.admin import bp
 from portal.extensions import db
-from portal.models import Delivery, DeliveryStatus, Invoice, InvoiceStatus, JobRecord, JobStatus, LineItem
+from portal.models import (
+    Delivery,
+    DeliveryStatus,
+    Dispute,
+    DisputeStatus,
+    Invoice,
+    InvoiceStatus,
+    JobRecord,
+    JobStatus,
+    LineItem,
+    Upload,
+    UploadStatus,
+)
 from portal.models.base import utcnow
 
 MONTHS = 12
@@ -71,26 +83,32 @@ def chart(title: str, rows: list[tuple[str, int]], unit: str) -> dict:
     return {"title": title, "rows": rows, "unit": unit, "max": max((v for _, v in rows), default=0)}
 
 
+def overview_figures() -> dict:
+    """What the admin overview shows besides the activity feed: what needs attention, the charts,
+    approval latency. Each figure is one aggregate query."""
+    now = utcnow()
+    count = lambda column, *where: db.session.scalar(select(func.count(column)).where(*where))  # noqa: E731
+    return {
+        "attention": {
+            "awaiting_approval": count(Invoice.id, Invoice.status == InvoiceStatus.PENDING_APPROVAL),
+            "open_disputes": count(Dispute.id, Dispute.status == DisputeStatus.OPEN),
+            "failed_deliveries": count(Delivery.id, Delivery.status == DeliveryStatus.FAILED),
+            "failed_jobs": count(JobRecord.id, JobRecord.status == JobStatus.FAILED),
+            "uploads_to_review": count(
+                Upload.id, Upload.status.in_((UploadStatus.NEEDS_REVIEW, UploadStatus.NEEDS_MAPPING))
+            ),
+        },
+        "charts": [
+            chart("Line items received per month", line_items_per_month(now.date()), "line items"),
+            chart("Invoices by status", _counts_by(Invoice.status, InvoiceStatus), "invoices"),
+            chart("Deliveries by status", _counts_by(Delivery.status, DeliveryStatus), "deliveries"),
+        ],
+        "latency": approval_latency(now),
+        "latency_days": LATENCY_DAYS,
+    }
+
+
 @bp.route("/dashboard")
 def dashboard():
-    """Figures for operators: what arrived, where invoices stand, how fast customers decide, what failed."""
-    now = utcnow()
-    charts = [
-        chart("Line items received per month", line_items_per_month(now.date()), "line items"),
-        chart("Invoices by status", _counts_by(Invoice.status, InvoiceStatus), "invoices"),
-        chart("Deliveries by status", _counts_by(Delivery.status, DeliveryStatus), "deliveries"),
-    ]
-    failed_jobs = db.session.scalar(
-        select(func.count(JobRecord.id)).where(JobRecord.status == JobStatus.FAILED)
-    )
-    failed_deliveries = db.session.scalar(
-        select(func.count(Delivery.id)).where(Delivery.status == DeliveryStatus.FAILED)
-    )
-    return render_template(
-        "admin/console/dashboard.html",
-        charts=charts,
-        latency=approval_latency(now),
-        latency_days=LATENCY_DAYS,
-        failed_jobs=failed_jobs,
-        failed_deliveries=failed_deliveries,
-    )
+    """The dashboard became part of the overview; old bookmarks land there."""
+    return redirect(url_for("admin.index"), 301)

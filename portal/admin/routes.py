@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from portal import accounts
 from portal.admin import bp
+from portal.admin.dashboard import overview_figures
 from portal.admin.audit_query import event_subjects
 from portal.core import audit
 from portal.extensions import db
@@ -17,14 +18,11 @@ from portal.web.inputs import parse_id
 
 @bp.route("/")
 def index():
-    """Overview for admins: how many partners, customers, users; failed jobs; recent audit events."""
+    """The admin's overview: what needs attention, the figures and charts, the latest changes."""
     counts = {
         "partners": db.session.scalar(select(func.count(Partner.id))),
         "customers": db.session.scalar(select(func.count(Customer.id))),
         "users": db.session.scalar(select(func.count(User.id))),
-        "failed_jobs": db.session.scalar(
-            select(func.count(JobRecord.id)).where(JobRecord.status == JobStatus.FAILED)
-        ),
         "quarantined": sum(q["rows"] for q in quarantined_employees()),
     }
     # What changed lately: page views and downloads stay in the audit log, not in this feed.
@@ -34,7 +32,13 @@ def index():
         .order_by(AuditEvent.seq.desc())
         .limit(20)
     ).all()
-    return render_template("admin/index.html", counts=counts, events=events, subjects=event_subjects(events))
+    return render_template(
+        "admin/index.html",
+        counts=counts,
+        events=events,
+        subjects=event_subjects(events),
+        **overview_figures(),
+    )
 
 
 @bp.route("/quarantine")

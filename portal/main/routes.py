@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, redirect, url_for
+from flask import current_app, jsonify, redirect, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import text
 
@@ -48,6 +48,18 @@ def _storage():
     storage = get_storage()
     storage.check()
     return {"backend": storage.url.split(":", 1)[0]}
+
+
+@bp.route("/brand/logo")
+def brand_logo():
+    """The logo of the COMPANY_LOGO setting (an SVG or PNG file), or our own mark when it is unset."""
+    path = current_app.config.get("COMPANY_LOGO")
+    if not path:
+        return redirect(url_for("static", filename="brand.svg"))
+    response = send_file(path, max_age=3600)
+    # An SVG from settings is shown as an image only: no script in it may run on our origin.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
 
 
 @bp.route("/healthz")

@@ -58,16 +58,11 @@ class NavLink:
         return any(endpoint == p or endpoint.startswith(p + "_") for p in self.prefixes)
 
 
-# The navigation of each role: (group label or None for top-level links, links).
+# The navigation of each role: (group label or None for top-level links, links). Admins get it as a
+# side bar (a menu button on a phone); partners and contacts as a short top bar.
 NAVIGATION = {
     Role.ADMIN: [
-        (
-            None,
-            [
-                NavLink("Overview", "admin.index", ("admin.index",)),
-                NavLink("Dashboard", "admin.dashboard", ("admin.dashboard",)),
-            ],
-        ),
+        (None, [NavLink("Overview", "admin.index", ("admin.index", "admin.dashboard"))]),
         (
             "Billing",
             [
@@ -97,15 +92,12 @@ NAVIGATION = {
                 NavLink("Quarantine", "admin.quarantine", ("admin.quarantine",)),
                 NavLink("Partners", "admin.partners", ("admin.partners", "admin.partner")),
                 NavLink(
-                    "Customers",
-                    "admin.customers",
-                    (
-                        "admin.customers",
-                        "admin.customer",
-                        "admin.channel",
-                        "admin.employees",
-                        "admin.employee_form",
-                    ),
+                    "Customers", "admin.customers", ("admin.customers", "admin.customer", "admin.channel")
+                ),
+                NavLink(
+                    "Employees",
+                    "admin.all_employees",
+                    ("admin.all_employees", "admin.employees", "admin.employee_form"),
                 ),
             ],
         ),
@@ -161,6 +153,12 @@ def init_app(app: Flask) -> None:
             "embedded_mode": not current_app.config["REDIS_URL"],
             "htmx_config": HTMX_CONFIG,
             "nav_groups": nav_groups,
+            "brand": {
+                "name": current_app.config["COMPANY_NAME"],
+                "logo": url_for("main.brand_logo")
+                if current_app.config.get("COMPANY_LOGO")
+                else url_for("static", filename="brand.svg"),
+            },
         }
 
     @app.before_request

@@ -35,6 +35,7 @@ EXPECT: dict[str, Expect] = {
     # everyone
     "main.index": Expect(SIGNED_IN, ok=302),
     "main.healthz": public(200),
+    "main.brand_logo": public(302),  # COMPANY_LOGO unset in tests: our own mark under /static
     "auth.login": public(200, signed_in=302),
     "auth.forgot_password": public(200),
     "auth.set_password": public(400),  # the token is not a real one: the page says the link is invalid
@@ -117,6 +118,7 @@ EXPECT: dict[str, Expect] = {
     "admin.customer_new": Expect(ADMIN),
     "admin.customer_edit": Expect(ADMIN),
     "admin.employees": Expect(ADMIN),
+    "admin.all_employees": Expect(ADMIN),
     "admin.employees_import": Expect(ADMIN),
     "admin.employee_form": Expect(ADMIN),
     "admin.users": Expect(ADMIN),
