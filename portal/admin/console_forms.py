@@ -20,6 +20,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
 from portal.accounts import ValidationError
+from portal.core.formatting import LOCALES
 from portal.extensions import db
 from portal.models import Customer, CustomerKind, Partner, PartnerKind, Role
 
@@ -52,6 +53,20 @@ class CustomerForm(FlaskForm):
         validators=[DataRequired(), NumberRange(1, 28, message="Choose a day from 1 to 28.")],
     )
     invoicing_enabled = BooleanField("Invoicing enabled")
+    billing_address = TextAreaField(
+        "Billing address (printed on the invoice; one line per line)", validators=[Length(max=1000)]
+    )
+    payment_terms_days = IntegerField(
+        "Payment terms in days (30 = Net 30, 0 = due on receipt)",
+        validators=[Optional(), NumberRange(0, 180, message="Choose from 0 to 180 days.")],
+    )
+    # Checked by accounts.check_locale (its message names the offered locales); absent: unchanged.
+    locale = SelectField(
+        "Language and formats of invoices and emails",
+        choices=list(LOCALES.items()),
+        validate_choice=False,
+        validators=[Optional()],
+    )
     submit = SubmitField("Save customer")
 
 

@@ -25,6 +25,7 @@ def customer_new():
     form = CustomerForm()
     if not form.is_submitted():
         form.timezone.data, form.invoice_day.data, form.invoicing_enabled.data = "UTC", 1, True
+        form.payment_terms_days.data, form.locale.data = 30, "en_US"
     if form.validate_on_submit():
         with saved(accounts.ValidationError, flash_error=False) as outcome:
             customer = accounts.create_customer(
@@ -33,6 +34,11 @@ def customer_new():
                 kind=form.kind.data,
                 timezone=form.timezone.data.strip(),
                 invoice_day=form.invoice_day.data,
+                billing_address=form.billing_address.data or "",
+                payment_terms_days=30
+                if form.payment_terms_days.data is None
+                else form.payment_terms_days.data,
+                locale=form.locale.data or "en_US",
             )
             customer.invoicing_enabled = bool(form.invoicing_enabled.data)
             outcome.message = f"Customer {customer.code} created."
@@ -59,6 +65,9 @@ def customer_edit(customer_id: int):
                 timezone=form.timezone.data,
                 invoice_day=form.invoice_day.data,
                 invoicing_enabled=form.invoicing_enabled.data,
+                billing_address=form.billing_address.data,
+                payment_terms_days=form.payment_terms_days.data,
+                locale=form.locale.data or None,
             )
         except accounts.ValidationError as exc:
             form_error(form, exc)

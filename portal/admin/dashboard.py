@@ -1,4 +1,5 @@
-"""Admin overview figures: what needs attention, line items received per month, invoices by status, approval latency, failures.
+"""Admin overview figures: what needs attention, line items per month, invoices and deliveries by
+status, approval latency.
 
 Every figure is one aggregate query; charts are inline SVG bars with a table of the same numbers.
 """

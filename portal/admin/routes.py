@@ -6,12 +6,12 @@ from sqlalchemy import func, select
 
 from portal import accounts
 from portal.admin import bp
-from portal.admin.dashboard import overview_figures
 from portal.admin.audit_query import event_subjects
+from portal.admin.dashboard import overview_figures
 from portal.core import audit
 from portal.extensions import db
 from portal.ingest.quarantine import quarantined_employees, release_quarantine
-from portal.models import AuditEvent, Customer, Employee, JobRecord, JobStatus, Partner, User
+from portal.models import AuditEvent, Customer, Employee, Partner, User
 from portal.web.forms import EmptyForm
 from portal.web.inputs import parse_id
 

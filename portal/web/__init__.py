@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from flask import Flask, Response, current_app, request, url_for
+from flask import Flask, Response, current_app, has_request_context, request, url_for
 
 from portal.core.storage import get_storage
 from portal.jobs.workers import start_embedded
@@ -143,6 +143,19 @@ def nav_groups(user) -> list[tuple[str | None, list[NavLink]]]:
     return NAVIGATION.get(user.role, [])
 
 
+def brand() -> dict:
+    """Our name and logo for the page header: COMPANY_LOGO if set, else our mark. Outside a request
+    (a template rendered by a job) there is no URL to build, so no logo."""
+    logo = None
+    if has_request_context():
+        logo = (
+            url_for("main.brand_logo")
+            if current_app.config.get("COMPANY_LOGO")
+            else url_for("static", filename="brand.svg")
+        )
+    return {"name": current_app.config["COMPANY_NAME"], "logo": logo}
+
+
 def init_app(app: Flask) -> None:
     locale.init_app(app)
 
@@ -153,12 +166,7 @@ def init_app(app: Flask) -> None:
             "embedded_mode": not current_app.config["REDIS_URL"],
             "htmx_config": HTMX_CONFIG,
             "nav_groups": nav_groups,
-            "brand": {
-                "name": current_app.config["COMPANY_NAME"],
-                "logo": url_for("main.brand_logo")
-                if current_app.config.get("COMPANY_LOGO")
-                else url_for("static", filename="brand.svg"),
-            },
+            "brand": brand(),
         }
 
     @app.before_request

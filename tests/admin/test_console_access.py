@@ -1,4 +1,4 @@
-"""The dashboard's figures, and 403 for partners and customers on every console page."""
+"""The overview's figures, and 403 for partners and customers on every console page."""
 
 import datetime as dt
 
@@ -18,7 +18,7 @@ CONSOLE_MODULES = {
 }
 
 
-def test_dashboard_when_data_shows_counts_and_latency(app, client, auth, billing):
+def test_overview_when_data_shows_counts_and_latency(app, client, auth, billing):
     billing.add(1000, "2024-03-01")
     billing.add(2000, "2024-03-02")
     now = utcnow()
@@ -39,7 +39,7 @@ def test_dashboard_when_data_shows_counts_and_latency(app, client, auth, billing
             )
         db.session.commit()
     auth.login()
-    response = client.get("/admin/dashboard")
+    response = client.get("/admin/")
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     assert "6.0 h" in text  # average and median of 4 h and 8 h
@@ -49,10 +49,36 @@ def test_dashboard_when_data_shows_counts_and_latency(app, client, auth, billing
     assert "<svg" in text
 
 
-def test_dashboard_when_empty_renders(client, auth, tenants):
+def test_overview_when_empty_renders(client, auth, tenants):
+    auth.login()
+    response = client.get("/admin/")
+    assert response.status_code == 200 and b"Nothing yet." in response.data
+
+
+def test_old_dashboard_address_when_visited_redirects_to_overview(client, auth, tenants):
     auth.login()
     response = client.get("/admin/dashboard")
-    assert response.status_code == 200 and b"Nothing yet." in response.data
+    assert response.status_code == 301 and response.location.endswith("/admin/")
+
+
+def test_overview_when_work_waits_shows_it_as_needing_attention(app, client, auth, billing):
+    billing.add(1000, "2024-03-01")
+    with app.app_context():
+        acme = db.session.scalar(db.select(Customer.id).where(Customer.code == "ACME"))
+        db.session.add(
+            Invoice(
+                number="INV-W",
+                customer_id=acme,
+                period_start=dt.date(2024, 3, 1),
+                period_end=dt.date(2024, 3, 31),
+                currency="USD",
+            )  # fmt: skip
+        )
+        db.session.commit()
+    auth.login()
+    text = client.get("/admin/").get_data(as_text=True)
+    card = text.split("Awaiting customer approval", 1)[1].split("</div>", 1)[0]
+    assert 'class="stat-value"><a href="/admin/invoices?status=pending_approval">1</a>' in card
 
 
 def _console_urls(app, tenants):

@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from portal import jobs
+from portal.core import formatting
 from portal.extensions import db
 from portal.ingest.receive import receive_upload
 from portal.jobs import runner
@@ -137,7 +138,8 @@ def test_jobs_page_when_job_recovered_shows_worker_died_and_retry(app, client, a
     assert auth.login().status_code == 302
     page = client.get("/admin/jobs").get_data(as_text=True)
     record = _record(app, job_id)
-    assert f"Worker died at {record.lost_at:%H:%M}; retried at {record.started_at:%H:%M} UTC" in page
+    died, retried = formatting.datetime(record.lost_at), formatting.datetime(record.started_at)
+    assert f"Worker died at {died}; retried at {retried}" in page
     assert "2 / 3" in page  # the attempt that died and the one that finished
     assert "No failed job." in page
 

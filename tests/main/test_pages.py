@@ -52,7 +52,9 @@ def test_partner_landing_shows_own_partner_name(client, auth, tenants):
 
 def test_customer_landing_counts_only_own_employees(client, auth, tenants):
     auth.login("customer@example.com")
-    assert b"2 enrolled employees" in client.get("/customer/").data
+    page = client.get("/customer/").get_data(as_text=True)
+    card = page.split("Enrolled employees", 1)[1].split("</div>", 1)[0]
+    assert '<span class="stat-value">2</span>' in card
 
 
 def test_admin_landing_lists_recent_audit_events(client, auth, tenants):

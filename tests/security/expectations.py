@@ -74,7 +74,7 @@ EXPECT: dict[str, Expect] = {
     "customer.deny": Expect(CUSTOMER, scoped=True),
     # admins: everything of every tenant
     "admin.index": Expect(ADMIN),
-    "admin.dashboard": Expect(ADMIN),
+    "admin.dashboard": Expect(ADMIN, ok=301),  # merged into the overview
     "admin.audit_events": Expect(ADMIN),
     "admin.audit_export": Expect(ADMIN),
     "admin.audit_event": Expect(ADMIN),
