@@ -27,9 +27,9 @@ KNOWN_FILES = {
 }
 FALLBACK_EM = 0.6  # a character the font lacks (another font draws it): a guess
 # Spaces whose width is fixed by the font, with no meaning beyond spacing (none is a line break
-# opportunity under white-space: pre): en, four-per-em, six-per-em, thin, hair, space.
-PAD_CHARACTERS = "\u2002\u2005\u2006\u2009\u200a "
-_EN = "\u2002"
+# opportunity under white-space: pre): em, en, four-per-em, six-per-em, thin, hair, space.
+PAD_CHARACTERS = "\u2003\u2002\u2005\u2006\u2009\u200a "
+_EN = "\u2003"  # the bulk of a gap: em spaces, the widest (fewest glyphs to lay out and draw)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def padding(gap: float, *, bold: bool = False) -> tuple[str, float]:
     if not widths:  # no font metrics: plain spaces of the fallback width
         count = max(1, round(gap / FALLBACK_EM))
         return " " * count, count * FALLBACK_EM
-    en = widths.get(_EN, 0.5)
+    en = widths.get(_EN, 1.0)
     sums, runs = _pad_table(bold)
     count = int(gap // en)
     best = ("", -1.0)

@@ -40,10 +40,10 @@ ZLIB_LEVEL = 6  # see set_compression_level
 EXIT_OUT_OF_MEMORY = 3
 EXIT_FAILED = 4
 READY = "ready"
-# The invoice template's fonts (rendering/invoice.html), regular and bold.
+# The invoice template's font (rendering/invoice.html), regular and bold.
 WARM_UP_HTML = (
     "<html><head><title>warm-up</title></head><body style='font-family: DejaVu Sans'><p>a <b>b</b></p>"
-    "<pre style='font-family: DejaVu Sans Mono'>c <b>d</b></pre></body></html>"
+    "<pre style='font-kerning: none; font-variant-ligatures: none'>c\u2003<b>d</b></pre></body></html>"
 )
 # The server looks for its parent this often (seconds), and between requests reaps its children.
 POLL_SECONDS = 0.5
