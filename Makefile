@@ -47,6 +47,9 @@ format: install-dev
 test: lint
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-# Regenerate docs/screenshots/ from the browser journeys (embedded mode, SQLite).
+# Regenerate docs/screenshots/ from the browser journeys (embedded mode, SQLite): the journeys' shots,
+# every main page of each role at 1280 and 390 px (pages/), the invoice PDF's first page and the email.
 screenshots: install-dev
 	E2E_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -p no:xdist tests/e2e -k sqlite $(PYTEST_ARGS)
+	$(BIN)/python docs/screenshots/make_pdf_preview.py
+	$(BIN)/python docs/screenshots/make_email_previews.py --docs

@@ -230,10 +230,8 @@ def test_main_pages_as_role_screenshots_at_1280_and_390_px(page, populated, shot
             page.goto(path)
             page.wait_for_load_state("networkidle")
             assert scroll_width(page) <= width, f"{path} scrolls sideways at {width} px"
-            slug = (
-                re.sub(r"[^a-z]+", "-", path.strip("/").replace(f"{role}/", "") or "overview").strip("-")
-                or "overview"
-            )
+            inside = path.strip("/").partition("/")[2]  # /admin/invoices/7 -> invoices/7
+            slug = re.sub(r"[^a-z]+", "-", re.sub(r"\d+", "detail", inside)).strip("-") or "overview"
             shot(page, f"pages/{role}-{slug}-{width}", full_page=False)
 
 
