@@ -124,3 +124,22 @@ def test_healthz_when_queue_down_reports_503(app, client):
 def test_url_for_login_is_stable(app):
     with app.test_request_context():
         assert url_for("auth.login") == "/login"
+
+
+def test_brand_when_company_logo_set_serves_it_in_the_header(app, client, auth, tenants, tmp_path):
+    logo = tmp_path / "logo.svg"
+    logo.write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><rect width="1" height="1"/></svg>'
+    )
+    app.config.update(COMPANY_LOGO=str(logo), COMPANY_NAME="Benefits Co")
+    auth.login(EMAILS["customer"])
+    page = client.get("/customer/").get_data(as_text=True)
+    assert '<img src="/brand/logo"' in page and "Benefits Co</span>" in page
+    response = client.get("/brand/logo")
+    assert response.status_code == 200 and response.data == logo.read_bytes()
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_brand_when_no_company_logo_uses_our_mark(client):
+    response = client.get("/brand/logo")
+    assert response.status_code == 302 and response.location.endswith("/static/brand.svg")
