@@ -28,7 +28,7 @@ def test_generate_now_when_run_finishes_lists_invoice_without_reload(page, world
 
     number = f"{world.customer_code}-2026-10-1"
     expect(page.locator("#invoice-list").get_by_role("link", name=number)).to_be_visible(timeout=30_000)
-    expect(page.locator("#runs")).to_contain_text(f"{world.customer_code} 2026-10")
+    expect(page.locator("#runs")).to_contain_text(f"{world.customer_code} October\u00a02026")
     assert page.evaluate("window.__sameDocument === true")
     assert page.url.endswith("/admin/invoices")
     row = page.locator("#invoice-list tr", has=page.get_by_role("link", name=number))
