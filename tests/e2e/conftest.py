@@ -262,7 +262,16 @@ def shot(request, tmp_path_factory, portal_server):
         else:
             path = base / f"{name}-{portal_server.backend}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
+        # A full-page shot is stitched at one scroll position: sticky bars would float mid-page.
+        unstick = (
+            "(on) => document.querySelectorAll('.topbar, .sidenav, thead th')"
+            ".forEach(e => { e.style.position = on ? 'static' : ''; })"
+        )
+        if full_page:
+            page.evaluate(unstick, True)
         page.screenshot(path=str(path), full_page=full_page)
+        if full_page:
+            page.evaluate(unstick, False)
         return path
 
     return take
