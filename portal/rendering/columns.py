@@ -86,11 +86,11 @@ def text_width(text: str, *, bold: bool = False) -> float:
 
 @functools.cache
 def _pad_table(bold: bool) -> tuple[list[float], list[str]]:
-    """Every run of up to four small spaces, by width: the pieces `padding` finishes a gap with."""
+    """Every run of up to six small spaces, by width: the pieces `padding` finishes a gap with."""
     widths = advance_widths(bold)
     small = [c for c in PAD_CHARACTERS if c != _EN and c in widths]
     runs = {0.0: (0.0, "")}  # rounded width -> (exact width, the run)
-    for n in range(1, 5):
+    for n in range(1, 7):
         for combo in itertools.combinations_with_replacement(small, n):
             run = "".join(combo)
             exact = sum(widths[c] for c in run)
