@@ -24,7 +24,12 @@ _PROFILE_KEYS = {
     "default_customer",
     "expense_type_synonyms",
     "sheet",
+    "amount_unit",
 }
+
+# How the amount column counts money: "major" = as people write it (1250.50), "minor" = whole
+# minor units of the row's currency (125050 for USD 1250.50, 125050 for JPY 125,050).
+AMOUNT_UNITS = ("major", "minor")
 
 
 class MappingError(ValueError):
@@ -46,6 +51,7 @@ class MappingProfile:
     default_customer: str | None = None
     expense_type_synonyms: dict[str, str] = field(default_factory=dict)
     sheet: str | None = None
+    amount_unit: str = "major"
 
     def to_json_dict(self) -> dict[str, Any]:
         """The stored form:
@@ -53,7 +59,8 @@ class MappingProfile:
          "columns": {canonical field: source header}, "date_formats": [strptime formats],
          "decimal_separator": "." or ",", "default_currency": ISO code or null,
          "default_customer": customer code or null, "expense_type_synonyms": {partner wording: type},
-         "sheet": sheet name or null}
+         "sheet": sheet name or null, "amount_unit": "major" or "minor"}
+        A stored profile without "amount_unit" (saved before it existed) reads amounts as "major".
         """
         return {
             "format": PROFILE_FORMAT,
@@ -65,6 +72,7 @@ class MappingProfile:
             "default_customer": self.default_customer,
             "expense_type_synonyms": dict(self.expense_type_synonyms),
             "sheet": self.sheet,
+            "amount_unit": self.amount_unit,
         }
 
     @classmethod
@@ -106,6 +114,7 @@ class MappingProfile:
                 value = None
             optional_text[key] = value
         separator = data.get("decimal_separator", ".")
+        amount_unit = data.get("amount_unit", "major")
 
         default_currency = optional_text["default_currency"]
         if default_currency is not None and default_currency.strip().upper() in CURRENCY_EXPONENTS:
@@ -118,6 +127,7 @@ class MappingProfile:
             default_customer=optional_text["default_customer"],
             expense_type_synonyms=dict(synonyms),
             sheet=optional_text["sheet"],
+            amount_unit=amount_unit if isinstance(amount_unit, str) else repr(amount_unit),
         )
         problems.extend(profile.problems())
         if problems:
@@ -145,6 +155,10 @@ class MappingProfile:
             problems.append(f"required field '{fld}' is not mapped to a column")
         if self.decimal_separator not in (".", ","):
             problems.append(f"decimal separator must be '.' or ',', not '{self.decimal_separator}'")
+        if self.amount_unit not in AMOUNT_UNITS:
+            problems.append(
+                f"amount unit must be 'major' (1250.50) or 'minor' (125050 cents), not '{self.amount_unit}'"
+            )
         for fmt in self.date_formats:
             reason = _date_format_problem(fmt)
             if reason:

@@ -19,7 +19,9 @@ from portal.ingest.values import (
     parse_amount,
     parse_currency,
     parse_expense_type,
+    parse_minor_amount,
     plain_amount,
+    plain_minor_amount,
 )
 
 
@@ -118,11 +120,7 @@ def normalize_row(row: SourceRow, profile: MappingProfile) -> NormalizedRow | li
     amount_minor = 0
     if amount_ok:
         try:
-            amount_minor, _ = parse_amount(
-                amount_text,
-                decimal_separator=profile.decimal_separator,
-                currency_exponent=CURRENCY_EXPONENTS.get(currency, 2),
-            )
+            amount_minor = read_amount(amount_text, profile, CURRENCY_EXPONENTS.get(currency, 2))
         except ValueProblem as exc:
             problem("amount", amount_text, exc.message)
 
@@ -152,6 +150,15 @@ def normalize_row(row: SourceRow, profile: MappingProfile) -> NormalizedRow | li
         description=description,
         term=term or None,
     )
+
+
+def read_amount(text: str, profile: MappingProfile, currency_exponent: int) -> int:
+    """Minor units of an amount cell, read in the profile's amount unit; raises ValueProblem."""
+    if profile.amount_unit == "minor":
+        return parse_minor_amount(text, currency_exponent=currency_exponent)[0]
+    return parse_amount(
+        text, decimal_separator=profile.decimal_separator, currency_exponent=currency_exponent
+    )[0]
 
 
 def content_fingerprint(row: NormalizedRow) -> str:
@@ -248,6 +255,7 @@ class RowNormalizer:
         self._default_customer = (profile.default_customer or "").strip()
         self._default_currency = profile.default_currency or ""
         self._separator = profile.decimal_separator
+        self._minor_units = profile.amount_unit == "minor"
         self._types: dict[str, str] = {}
         self._currencies: dict[str, str] = {}
         self._dates: dict[str, dt.date | None] = {}
@@ -308,11 +316,15 @@ class RowNormalizer:
             if not currency:
                 return None
 
-        amount_minor = plain_amount(
-            (get(h_amount) or "").strip(),
-            decimal_separator=self._separator,
-            currency_exponent=CURRENCY_EXPONENTS.get(currency, 2),
-        )
+        amount_text = (get(h_amount) or "").strip()
+        if self._minor_units:
+            amount_minor = plain_minor_amount(amount_text)
+        else:
+            amount_minor = plain_amount(
+                amount_text,
+                decimal_separator=self._separator,
+                currency_exponent=CURRENCY_EXPONENTS.get(currency, 2),
+            )
         if amount_minor is None:
             return None
 

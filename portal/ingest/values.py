@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 
 from portal.core.catalog import CURRENCY_EXPONENTS, EXPENSE_TYPES
 
@@ -226,6 +227,63 @@ def _ungroup(
             f"('{decimal_separator}')",
         )
     raise ValueProblem("amount", f"amount '{original}' has a misplaced thousands separator '{separator}'")
+
+
+# ---------------------------------------------------------------- amounts in minor units
+
+_WHOLE_DIGITS = re.compile(r"[0-9]+")
+_MINOR_UNIT_NAMES = {
+    0: "this currency has no smaller unit, so whole units",
+    2: "hundredths, such as cents",
+    3: "thousandths",
+    4: "ten-thousandths",
+}
+
+
+def minor_unit_name(currency_exponent: int) -> str:
+    """What one minor unit is, for messages: 'hundredths, such as cents' for a 2-decimal currency."""
+    return _MINOR_UNIT_NAMES.get(currency_exponent, f"1/{10**currency_exponent} of the currency")
+
+
+def parse_minor_amount(text: str, *, currency_exponent: int = 2) -> tuple[int, str | None]:
+    """Read an amount written in whole minor units of its currency (125050 = USD 1250.50) into
+    (minor units, currency found in the text or None).
+
+    Signs and currency markers are read as parse_amount() reads them; the number itself must be
+    plain digits. A separator ('1250.5', '12,50', '125,050') is refused, never guessed at: the
+    sender may have sent major units by mistake.
+    """
+    original = text.strip()
+    number, sign, currency = _split_amount(text)
+    if not _WHOLE_DIGITS.fullmatch(number):
+        example = 125050
+        message = (
+            f"amount '{original}' is not a whole number of minor units: this profile reads amounts "
+            f"in minor units ({minor_unit_name(currency_exponent)})"
+        )
+        if currency_exponent:
+            message += f", so {Decimal(example).scaleb(-currency_exponent)} is written {example}"
+        raise ValueProblem("amount", message + "; write digits only, with no separators")
+    minor = int(number)
+    if minor > MAX_MINOR_UNITS:
+        raise ValueProblem("amount", f"amount '{original}' is too large")
+    return sign * minor if minor else 0, currency
+
+
+_PLAIN_MINOR_AMOUNT = re.compile(r"-?[0-9]+")
+
+
+def plain_minor_amount(text: str) -> int | None:
+    """Minor units of a plain whole amount ('125050', '-4500'), else None (ask parse_minor_amount()).
+
+    Wherever it answers, parse_minor_amount() answers the same with no currency.
+    """
+    if _PLAIN_MINOR_AMOUNT.fullmatch(text) is None:
+        return None
+    minor = int(text)
+    if abs(minor) > MAX_MINOR_UNITS:
+        return None
+    return minor
 
 
 # ---------------------------------------------------------------- expense type
