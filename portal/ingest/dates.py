@@ -36,7 +36,15 @@ EXCEL_SERIAL_RANGE = (20_000, 80_000)  # 1954..2119: plain integers outside this
 
 
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_ISO_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+# A timestamp's date is the calendar date as written, whatever its offset: '2026-10-05T23:30:00+02:00'
+# is 5 October where the charge happened, although it is 4 October in UTC. So the time and the
+# offset are checked for sense and then dropped, never used to convert the date.
+_TIME = r"(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?"
+_OFFSET = r"(?:\s?(?:Z|UTC|GMT|[+-](\d{2})(?::?(\d{2}))?))?"
+_ISO_DATETIME = re.compile(rf"^(\d{{4}}-\d{{2}}-\d{{2}})[T ]{_TIME}(){_OFFSET}$", re.IGNORECASE)
+_TIME_AFTER_DATE = re.compile(
+    rf"^(.*?\d\.?)(?:\s+|,\s*|T){_TIME}(?:\s?([AaPp])\.?[Mm]\.?)?{_OFFSET}$", re.IGNORECASE
+)
 _DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?[ \-/.]+([A-Za-z]+)\.?[ \-/.,]+(\d{4}|\d{2})$")
 _MONTH_DAY_YEAR = re.compile(r"^([A-Za-z]+)\.?[ \-]+(\d{1,2})(?:st|nd|rd|th)?,?[ \-]+(\d{4})$")
 _NUMERIC_DATE = re.compile(r"^\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}$")
@@ -65,6 +73,10 @@ def parse_date(
         candidates.setdefault(value, how)
 
     iso = _ISO_DATETIME.match(s)
+    timed = iso or _TIME_AFTER_DATE.match(s)
+    date_text = timed.group(1) if timed else s
+    if timed and not _sensible_time(*timed.groups()[1:]):
+        raise ValueProblem("date", f"'{s}' has an impossible time of day or offset; the date was not read")
     iso_text = iso.group(1) if iso else s
     if _ISO_DATE.match(iso_text):
         try:
@@ -73,12 +85,13 @@ def parse_date(
             invalid = True
 
     for fmt in formats:
-        try:
-            add(dt.datetime.strptime(s, fmt).date(), fmt)  # noqa: DTZ007 - only the date part is kept
-        except ValueError:
-            continue
+        for written in dict.fromkeys((s, date_text)):  # the whole text, then without its time
+            try:
+                add(dt.datetime.strptime(written, fmt).date(), fmt)  # noqa: DTZ007 - only the date is kept
+            except ValueError:
+                continue
 
-    named = _month_name_date(s)
+    named = _month_name_date(date_text)
     if named is False:
         invalid = True
     elif named is not None:
@@ -96,7 +109,7 @@ def parse_date(
     if not candidates:
         if invalid:
             raise ValueProblem("date", f"'{s}' is not a valid date")
-        if _NUMERIC_DATE.match(s):
+        if _NUMERIC_DATE.match(date_text):
             if formats:
                 raise ValueProblem(
                     "date", f"date '{s}' does not match the profile's date formats ({', '.join(formats)})"
@@ -115,6 +128,25 @@ def parse_date(
             "date", f"date {value.isoformat()} is outside the accepted years {min_year}-{max_year}"
         )
     return value
+
+
+def _sensible_time(
+    hour: str,
+    minute: str,
+    second: str | None,
+    meridiem: str | None,
+    offset_h: str | None,
+    offset_m: str | None,
+) -> bool:
+    """A time of day and UTC offset that exist: 00:00-23:59 (1-12 with am/pm), offsets up to 23:59."""
+    if meridiem:
+        if not 1 <= int(hour) <= 12:
+            return False
+    elif int(hour) > 23:
+        return False
+    if int(minute) > 59 or (second is not None and int(second) > 60):  # 60: a leap second
+        return False
+    return (offset_h is None or int(offset_h) <= 23) and (offset_m is None or int(offset_m) <= 59)
 
 
 def _month_name_date(s: str) -> dt.date | None | bool:
