@@ -200,6 +200,15 @@ def missing_required(profile: MappingProfile) -> list[str]:
     return missing
 
 
+# Fields every line item fills: a row after the data with none of them is not a line item.
+ROW_KEY_FIELDS = ("employee_external_id", "partner_reference")
+
+
+def row_key_columns(profile: MappingProfile) -> list[str]:
+    """The file's columns for ROW_KEY_FIELDS (see ParsedFile.skip_trailing_rows)."""
+    return [profile.columns[fld] for fld in ROW_KEY_FIELDS if fld in profile.columns]
+
+
 _PROBE_DATE = dt.date(2026, 10, 25)  # day > 12 so that swapped day/month formats cannot round-trip
 
 

@@ -24,7 +24,7 @@ from portal.ingest.formats.detect import (
     open_source,
 )
 from portal.ingest.importing import CLASSIFY_AGAINST_LINES, import_upload, refresh_counts
-from portal.ingest.mapping import MappingProfile
+from portal.ingest.mapping import MappingProfile, row_key_columns
 from portal.ingest.normalize import NormalizedRow, RowNormalizer, fingerprint_values, normalize_row
 from portal.ingest.profiles import choose_profile
 from portal.models import (
@@ -251,10 +251,15 @@ def _read_and_stage(upload: Upload, stream: BinaryIO) -> tuple[int, MappingProfi
     upload.mapping_profile_id = version.id
     upload.sheet = parsed.sheet
     with parsed:
+        parsed.skip_trailing_rows(row_key_columns(profile))
         if not parsed.has_rows():
+            if parsed.skipped:
+                listed = ", ".join(f"row {s['row']} ({s['reason']})" for s in parsed.skipped[:5])
+                raise IngestError(f"The file has no line items, only rows that are not: {listed}.")
             raise IngestError("The file has a header row but no line items.")
         staged = _stage_all(upload, parsed, profile)
-        upload.notes = list(parsed.notes) or None
+        # Rows after the data that are not line items (totals, signatures): listed, not staged.
+        upload.notes = list(parsed.skipped) or None
     return staged, version
 
 

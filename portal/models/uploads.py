@@ -96,7 +96,9 @@ class Upload(db.Model):
     headers: Mapped[list | None] = mapped_column(JSON)
     mapping_profile_id: Mapped[int | None] = mapped_column(ForeignKey("mapping_profiles.id"))
     message: Mapped[str | None] = mapped_column(Text)  # the whole-file problem, if any
-    notes: Mapped[list | None] = mapped_column(JSON)  # rows skipped on purpose (totals, blanks)
+    # Rows after the data that are not line items (totals, signatures), skipped and listed:
+    # {"row", "reason", "text"} each (uploads parsed before these were listed keep plain text).
+    notes: Mapped[list | None] = mapped_column(JSON)
     rows_read: Mapped[int] = mapped_column(Integer, default=0)
     accepted: Mapped[int] = mapped_column(Integer, default=0)
     imported: Mapped[int] = mapped_column(Integer, default=0)
@@ -125,6 +127,18 @@ class Upload(db.Model):
     def status_summary(self) -> StatusSummary:
         return status_summary(self)
 
+    @property
+    def skipped_rows(self) -> list[dict]:
+        """The rows skipped after the data, each {"row", "reason", "text"}; see `notes`."""
+        return [
+            n if isinstance(n, dict) else {"row": None, "reason": None, "text": str(n)}
+            for n in self.notes or []
+        ]
+
+    @property
+    def skipped(self) -> int:
+        return len(self.notes or [])
+
     def counts(self) -> dict:
         return {
             "rows_read": self.rows_read,
@@ -134,6 +148,7 @@ class Upload(db.Model):
             "conflicts": self.conflicts,
             "rejected": self.rejected,
             "quarantined": self.quarantined,
+            "skipped": self.skipped,
         }
 
 
@@ -208,6 +223,8 @@ def status_summary(upload: Upload) -> StatusSummary:
         parts.append(_count(left_out, "row") + " with problems not imported")
     if upload.duplicates:
         parts.append(_count(upload.duplicates, "duplicate") + " skipped")
+    if upload.skipped:
+        parts.append(_count(upload.skipped, "row") + " after the data skipped (not line items)")
     if upload.quarantined:
         tone = "warning"
     elif upload.imported:

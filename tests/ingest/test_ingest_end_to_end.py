@@ -8,7 +8,7 @@ import pytest
 
 from portal.ingest.formats.detect import open_source
 from portal.ingest.headers import propose_mapping
-from portal.ingest.mapping import MappingProfile
+from portal.ingest.mapping import MappingProfile, row_key_columns
 from portal.ingest.normalize import NormalizedRow, RowProblem, normalize_row
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -18,6 +18,7 @@ def normalize_file(name, **profile_options):
     with open(DATA / name, "rb") as fh, open_source(fh, sheet=profile_options.get("sheet")) as parsed:
         profile = MappingProfile(columns=propose_mapping(parsed.headers), **profile_options)
         assert profile.problems() == []
+        parsed.skip_trailing_rows(row_key_columns(profile))
         return [normalize_row(row, profile) for row in parsed.rows]
 
 

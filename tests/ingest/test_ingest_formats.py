@@ -15,8 +15,11 @@ from portal.ingest.formats.detect import detect_format, open_source
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
-def read(name, **kwargs):
+def read(name, *, skip_trailing=True, **kwargs):
+    """Headers, rows and the parsed file, with rows after the data skipped as the parse job does."""
     with open(DATA / name, "rb") as fh, open_source(fh, **kwargs) as parsed:
+        if skip_trailing:
+            parsed.skip_trailing_rows()
         return parsed.headers, list(parsed.rows), parsed
 
 
@@ -234,10 +237,15 @@ def test_xlsx_when_title_rows_above_header_finds_header():
     assert [r.number for r in rows] == [5, 7, 8]
 
 
-def test_xlsx_when_totals_row_skips_it_and_notes_it():
+def test_xlsx_when_totals_row_after_data_skips_it_and_lists_it():
     _, rows, parsed = read("lines.xlsx")
     assert all(r.cells["Employee ID"] != "Total" for r in rows)
-    assert parsed.notes == ["Row 9 was skipped as a totals row."]
+    assert parsed.skipped == [{"row": 9, "reason": "a totals row", "text": "Total | 1279.49"}]
+
+
+def test_xlsx_when_read_without_skipping_gives_the_totals_row_as_a_row():
+    _, rows, _ = read("lines.xlsx", skip_trailing=False)
+    assert [r.number for r in rows] == [5, 7, 8, 9]
 
 
 def test_xlsx_when_cells_typed_converts_to_exact_text():
@@ -414,9 +422,9 @@ def test_docx_when_several_tables_picks_line_item_table():
     assert rows[1].cells["Fee Type"] == "Books & Materials"
 
 
-def test_docx_when_totals_row_skips_and_notes_it():
+def test_docx_when_totals_row_after_data_skips_and_lists_it():
     _, _, parsed = read("items.docx")
-    assert parsed.notes == ["Row 5 of the table was skipped as a totals row."]
+    assert parsed.skipped == [{"row": 5, "reason": "a totals row", "text": "Total | 1,279.49"}]
 
 
 def test_docx_when_no_tables_raises():

@@ -1,12 +1,13 @@
 """Shared types of the format parsers: the Parser protocol, SourceRow, ParsedFile, IngestError.
-Also the small helpers every format needs: cell-to-text conversion and totals-row detection."""
+Also the small helpers every format needs: cell-to-text conversion and the rows after the data
+(totals, "End of report", signatures) that are skipped and listed rather than read as line items."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import BinaryIO, Protocol
@@ -36,15 +37,16 @@ class SourceRow:
 class ParsedFile:
     """Headers plus a lazy iterator of rows; iterate once, then call close().
 
-    `notes` collects rows the parser deliberately skipped (e.g. a spreadsheet totals row),
-    so the caller can show them instead of dropping them silently. It fills up as rows are read.
+    `skipped` lists the rows after the last line item that are not line items (a totals row,
+    "End of report", a signature line), once skip_trailing_rows() is on and the rows are read:
+    one {"row", "reason", "text"} dict each, so the caller shows them instead of dropping them.
     """
 
     headers: list[str]
     rows: Iterator[SourceRow]
     format: str = ""
     sheet: str | None = None
-    notes: list[str] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
     _close: Callable[[], None] | None = None
     _peeked: list[Iterator[SourceRow]] = field(default_factory=list)
 
@@ -62,6 +64,16 @@ class ParsedFile:
         self.rows = itertools.chain([first], source)
         self._peeked.append(source)
         return True
+
+    def skip_trailing_rows(self, key_headers: Collection[str] = ()) -> None:
+        """From now on, rows after the last line item that are not line items are skipped and
+        listed in `skipped` (see trailer_reason); the same rows before a line item stay rows.
+
+        `key_headers` are the columns every line item fills (the employee and the reference):
+        a trailing row with none of them is not a line item either. Call before has_rows().
+        """
+        self._peeked.append(self.rows)  # closed by close(), even if the wrapper never started
+        self.rows = _without_trailing_rows(self.rows, self.skipped, tuple(key_headers))
 
     def close(self) -> None:
         close, self._close = self._close, None
@@ -128,6 +140,28 @@ def _plain_decimal(value: Decimal) -> str:
 
 _TOTALS_RE = re.compile(r"^\s*(grand\s*total|sub\s*-?\s*total|total)s?\b", re.IGNORECASE)
 TOTALS_SEARCH_COLUMNS = 3
+# What the first filled cell of a row after the data says, when the row is not a line item.
+_TRAILER_PATTERNS = (
+    (_TOTALS_RE, "a totals row"),
+    (
+        re.compile(
+            r"^\W*(end\s+of\s+(the\s+)?(report|file|statement|data|list|document|invoice|table)|eof)\b",
+            re.IGNORECASE,
+        ),
+        "an end-of-report line",
+    ),
+    (
+        re.compile(
+            r"^\W*(signed|signature|sign-?\s*off|approved|authori[sz]ed|certified|verified|prepared|reviewed)"
+            r"(\s+by)?\b",
+            re.IGNORECASE,
+        ),
+        "a signature line",
+    ),
+    (re.compile(r"^\W*page\s+\d+(\s+of\s+\d+)?\W*$", re.IGNORECASE), "a page footer"),
+)
+# Trailing candidates held back at most: more in a run are rows of the data, read as such.
+MAX_HELD_ROWS = 100
 
 
 def is_totals_row(values: list[str]) -> bool:
@@ -136,6 +170,56 @@ def is_totals_row(values: list[str]) -> bool:
         if text.strip():
             return bool(_TOTALS_RE.match(text))
     return False
+
+
+def trailer_reason(values: list[str]) -> str | None:
+    """Why a row, if it comes after the last line item, is not one; None when it may be data.
+
+    A row whose first filled cell (among the first columns) says total, end of report, a signature
+    or a page number, or a row of nothing but lines and punctuation ('-----', '________').
+    Parsers also use it to read such a row leniently (merged cells, a short row) instead of failing.
+    """
+    if not any(ch.isalnum() for text in values for ch in text):
+        return "an empty row (only lines or punctuation)" if any(v.strip() for v in values) else None
+    for text in values[:TOTALS_SEARCH_COLUMNS]:
+        if text.strip():
+            return next((reason for pattern, reason in _TRAILER_PATTERNS if pattern.match(text)), None)
+    return None
+
+
+def _row_reason(row: SourceRow, key_headers: tuple[str, ...]) -> str | None:
+    values = list(row.cells.values())
+    reason = trailer_reason(values)
+    if not key_headers:
+        return reason
+    keys = [(row.cells.get(h) or "").strip() for h in key_headers]
+    if not any(keys):
+        return reason or "no employee and no reference"
+    # A row with the employee and the reference filled is a line item, whatever its first cell says.
+    return reason if not all(keys) else None
+
+
+def _without_trailing_rows(
+    rows: Iterator[SourceRow], skipped: list[dict], key_headers: tuple[str, ...]
+) -> Iterator[SourceRow]:
+    """Pass rows through, holding back the ones that are not line items until a line item follows
+    (then they are rows of the data, and their problems are reported) or the file ends (then they
+    are listed in `skipped`)."""
+    held: list[tuple[SourceRow, str]] = []
+    for row in rows:
+        reason = _row_reason(row, key_headers)
+        if reason is not None and len(held) < MAX_HELD_ROWS:
+            held.append((row, reason))
+            continue
+        for held_row, _ in held:
+            yield held_row
+        held.clear()
+        yield row
+    for row, reason in held:
+        # dict.fromkeys: a merged Word cell repeats its text once per column.
+        text = " | ".join(dict.fromkeys(v.strip() for v in row.cells.values() if v.strip()))
+        shown = text[:80] + ("…" if len(text) > 80 else "")
+        skipped.append({"row": row.number, "reason": reason, "text": shown})
 
 
 def clean_headers(raw: list[str], *, column_name: Callable[[int], str]) -> list[str]:

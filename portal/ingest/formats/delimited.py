@@ -21,6 +21,7 @@ from portal.ingest.formats.base import (
     check_cells,
     clean_headers,
     number_column,
+    trailer_reason,
 )
 
 HEAD_BYTES = 64 * 1024
@@ -276,6 +277,10 @@ class DelimitedParser:
                 if record is None:
                     return
                 cells = _trim(record) if len(record) > len(headers) else record
+                if len(cells) != len(headers) and trailer_reason(record) is not None:
+                    # 'Total,,,1279.49' or 'End of report' on its own: read as far as the header
+                    # goes, and skipped if it comes after the data (ParsedFile.skip_trailing_rows).
+                    cells = (cells + [""] * len(headers))[: len(headers)]
                 if len(cells) != len(headers):
                     raise IngestError(
                         f"Row {line} has {len(record)} columns but the header has {len(headers)} "

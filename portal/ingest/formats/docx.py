@@ -1,5 +1,5 @@
 """Parser for line items in a Word document (.docx) table, via python-docx.
-Picks the table whose first row looks like a header (else the largest table); skips totals rows."""
+Picks the table whose first row looks like a header (else the largest table); skips blank rows."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from portal.ingest.formats.base import (
     SourceRow,
     check_cells,
     clean_headers,
-    is_totals_row,
     number_column,
+    trailer_reason,
 )
 from portal.ingest.headers import match_header
 
@@ -79,11 +79,11 @@ class DocxParser:
             raise IngestError("Row 1 of the table (the header) has merged cells; unmerge them.")
         headers = clean_headers(_row_texts(header_row), column_name=number_column)
         parsed = ParsedFile(headers=headers, rows=iter(()), format=self.name)
-        parsed.rows = self._rows(table, headers, parsed.notes)
+        parsed.rows = self._rows(table, headers)
         return parsed
 
     @staticmethod
-    def _rows(table, headers: list[str], notes: list[str]) -> Iterator[SourceRow]:  # type: ignore[no-untyped-def]
+    def _rows(table, headers: list[str]) -> Iterator[SourceRow]:  # type: ignore[no-untyped-def]
         for index, row in enumerate(table.rows):
             if index == 0:
                 continue
@@ -91,18 +91,19 @@ class DocxParser:
             values = _row_texts(row)
             if not any(v.strip() for v in values):
                 continue
-            if is_totals_row(values):
-                notes.append(f"Row {number} of the table was skipped as a totals row.")
-                continue
-            if _has_merged_cells(row):
+            # A totals or signature row is often merged across columns; it is read as it is, and
+            # skipped if it comes after the data (ParsedFile.skip_trailing_rows).
+            lenient = trailer_reason(values) is not None
+            if _has_merged_cells(row) and not lenient:
                 raise IngestError(f"Row {number} of the table has merged cells; unmerge them.")
             check_cells(values, number)
             extra = [i for i in range(len(headers), len(values)) if values[i].strip()]
-            if extra or len(values) < len(headers):
+            if (extra or len(values) < len(headers)) and not lenient:
                 raise IngestError(
                     f"Row {number} of the table has {len(values)} columns but the header has {len(headers)}."
                 )
-            yield SourceRow(number=number, cells=dict(zip(headers, values[: len(headers)], strict=True)))
+            cells = values[: len(headers)] + [""] * (len(headers) - len(values))
+            yield SourceRow(number=number, cells=dict(zip(headers, cells, strict=True)))
 
 
 PARSER = DocxParser()

@@ -1,5 +1,5 @@
 """Parser for Excel workbooks (.xlsx) via openpyxl in read-only mode, streamed row by row.
-Finds the header row below title rows, skips blank and totals rows, converts cells to exact text."""
+Finds the header row below title rows, skips blank rows, converts cells to exact text."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from portal.ingest.formats.base import (
     cell_text,
     check_cells,
     clean_headers,
-    is_totals_row,
+    trailer_reason,
 )
 from portal.ingest.headers import match_header
 
@@ -93,7 +93,7 @@ class XlsxParser:
             workbook.close()
             raise
         parsed = ParsedFile(headers=headers, rows=iter(()), format=self.name, sheet=worksheet.title)
-        parsed.rows = self._data_rows(workbook, headers, after_header, rows, parsed.notes)
+        parsed.rows = self._data_rows(workbook, headers, after_header, rows)
         return parsed
 
     @staticmethod
@@ -118,19 +118,17 @@ class XlsxParser:
         headers: list[str],
         buffered: list[tuple[int, list[str]]],
         rest: Iterator[tuple[int, list[str]]],
-        notes: list[str],
     ) -> Iterator[SourceRow]:
         try:
             for source in (buffered, rest):
                 for number, values in source:
                     if not any(v.strip() for v in values):
                         continue
-                    if is_totals_row(values):
-                        notes.append(f"Row {number} was skipped as a totals row.")
-                        continue
                     check_cells(values, number)
                     extra = [i for i in range(len(headers), len(values)) if values[i].strip()]
-                    if extra:
+                    # A totals or signature row often runs past the header; it is read as far as
+                    # the header goes, and skipped if it comes after the data (ParsedFile).
+                    if extra and trailer_reason(values) is None:
                         raise IngestError(
                             f"Row {number} has a value in column {_column_name(extra[0])}, "
                             "which has no header."
