@@ -124,3 +124,14 @@ def propose_mapping(headers: Iterable[str]) -> dict[str, str]:
 def _contains(tokens: list[str], words: list[str]) -> bool:
     n = len(words)
     return any(tokens[i : i + n] == words for i in range(len(tokens) - n + 1))
+
+
+_MINOR_UNIT_WORDS = {"cent", "cents", "minor", "pence", "penny", "pennies"}
+
+
+def propose_amount_unit(amount_header: str | None) -> str:
+    """'minor' when the amount column's name says it counts cents ('amount_cents', 'Amount (minor
+    units)'), else 'major'; only a proposal, shown in the mapping preview before it is saved."""
+    camel_split = re.sub(r"([a-z])([A-Z])", r"\1 \2", amount_header or "")  # 'amountCents'
+    words = set(_header_tokens(camel_split))
+    return "minor" if words & _MINOR_UNIT_WORDS else "major"
