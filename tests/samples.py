@@ -24,6 +24,7 @@ PROFILE = {
     "default_customer": None,
     "expense_type_synonyms": {},
     "sheet": None,
+    "amount_unit": "major",
 }
 
 ROW1 = 'E100,Ana,ACME,T-1,Tuition,"1,234.50",USD,2026-01-15,Econ 101,Spring 2026'

@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import re
+from typing import NamedTuple
 
 from flask import Response, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
@@ -17,8 +18,8 @@ from portal.extensions import db
 from portal.ingest import limits
 from portal.ingest.formats.base import IngestError
 from portal.ingest.formats.detect import ensure_seekable, open_source
-from portal.ingest.headers import propose_mapping
-from portal.ingest.mapping import MappingError, MappingProfile
+from portal.ingest.headers import propose_amount_unit, propose_mapping
+from portal.ingest.mapping import MappingError, MappingProfile, row_key_columns
 from portal.ingest.normalize import NormalizedRow, normalize_row
 from portal.ingest.profiles import latest_profiles, save_mapping
 from portal.ingest.review import UploadStateError, not_allowed, remap_upload
@@ -30,6 +31,13 @@ from portal.web.uploads import endpoint
 PREVIEW_ROWS = 10
 
 
+class PreviewRow(NamedTuple):
+    number: int
+    row: NormalizedRow | None
+    problems: list
+    amount_text: str
+
+
 def _preview_rows(upload: Upload, profile_data: dict) -> tuple[list, list[str]]:
     """Normalize the first rows of the stored file with the profile being edited."""
     try:
@@ -39,19 +47,23 @@ def _preview_rows(upload: Upload, profile_data: dict) -> tuple[list, list[str]]:
     stream = get_storage().open(upload.storage_key)
     try:
         with open_source(ensure_seekable(stream)) as parsed:
+            parsed.skip_trailing_rows(row_key_columns(profile))
             rows = list(itertools.islice(parsed.rows, PREVIEW_ROWS))
     except IngestError as exc:
         return [], [str(exc)]
     finally:
         stream.close()
+    amount_header = profile.columns.get("amount")
     preview = []
     for row in rows:
         result = normalize_row(row, profile)
         preview.append(
-            (
+            PreviewRow(
                 row.number,
                 result if isinstance(result, NormalizedRow) else None,
                 result if isinstance(result, list) else [],
+                # Shown beside the amount read, so the effect of the amount unit is visible.
+                (row.cells.get(amount_header) or "").strip() if amount_header else "",
             )
         )
     return preview, []
@@ -62,10 +74,12 @@ def _mapping_form(upload: Upload) -> MappingForm:
     # Each select offers every column: never more than the cap (a file over it fails when parsed;
     # this also bounds the page for an upload recorded before the cap existed).
     headers = upload.headers[: limits.MAX_COLUMNS]
+    columns = propose_mapping(headers)
     proposal = {
-        "columns": propose_mapping(headers),
+        "columns": columns,
         "default_currency": upload.partner.default_currency,
         "decimal_separator": ".",
+        "amount_unit": propose_amount_unit(columns.get("amount")),
     }
     fill_mapping_form(form, headers, proposal)
     if not form.is_submitted() and latest_profiles(upload.partner_id):

@@ -65,6 +65,15 @@ class MappingForm(FlaskForm):
     decimal_separator = SelectField(
         "Decimal separator", choices=[(".", "Point: 1,234.56"), (",", "Comma: 1.234,56")], default="."
     )
+    amount_unit = SelectField(
+        "Amounts are written in",
+        choices=[
+            ("major", "Currency units: 1250.50 is 1,250.50"),
+            ("minor", "Minor units (cents): 125050 is 1,250.50"),
+        ],
+        default="major",
+        description="Minor units follow each currency: 125050 is ¥125,050 in JPY and 125.050 in BHD.",
+    )
     default_currency = StringField("Default currency", validators=[Optional(), Length(min=3, max=3)])
     default_customer = StringField(
         "Default customer code",
@@ -111,6 +120,7 @@ def mapping_form_to_profile(form: MappingForm) -> dict:
         "default_customer": (form.default_customer.data or "").strip().upper() or None,
         "expense_type_synonyms": synonyms,
         "sheet": None,
+        "amount_unit": form.amount_unit.data,
     }
 
 
@@ -125,6 +135,7 @@ def fill_mapping_form(form: MappingForm, headers: list[str], profile: dict) -> N
     if not form.is_submitted():
         form.date_formats.data = ", ".join(profile.get("date_formats", []))
         form.decimal_separator.data = profile.get("decimal_separator", ".")
+        form.amount_unit.data = profile.get("amount_unit", "major")
         form.default_currency.data = profile.get("default_currency") or ""
         form.default_customer.data = profile.get("default_customer") or ""
         form.expense_type_synonyms.data = "\n".join(

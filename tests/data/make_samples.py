@@ -167,6 +167,78 @@ def write_docx() -> None:
     document.save(HERE / "items.docx")
 
 
+# A JSON feed in minor units with timestamps: every row is 5 October 2026 where it was written.
+FEED = [
+    {
+        "employee_id": "E100",
+        "employer": "ACME",
+        "transaction_id": "C-1",
+        "fee_type": "Tuition",
+        "amount_cents": 125050,
+        "currency": "USD",
+        "service_date": "2026-10-05T18:30:00-05:00",
+    },
+    {
+        "employee_id": "E101",
+        "employer": "ACME",
+        "transaction_id": "C-2",
+        "fee_type": "Books",
+        "amount_cents": 125050,
+        "currency": "JPY",
+        "service_date": "2026-10-05 23:30:00+02:00",
+    },
+    {
+        "employee_id": "E102",
+        "employer": "GLOBEX",
+        "transaction_id": "C-3",
+        "fee_type": "Tutoring",
+        "amount_cents": -1250505,
+        "currency": "BHD",
+        "service_date": "2026-10-05T00:15:00Z",
+    },
+]
+TRAILER = [["Total", None, None, None, None, 1279.49], [], ["End of report"], ["Signed: ________"]]
+
+
+def write_feeds_and_trailers() -> None:
+    """items_cents.json(l): amounts in cents, timestamps with offsets; *_trailing.*: the three
+    sample rows, then what reports put after the data (a total, 'End of report', a signature)."""
+    (HERE / "items_cents.json").write_text(json.dumps(FEED, indent=2) + "\n", encoding="utf-8")
+    (HERE / "items_cents.jsonl").write_text("".join(json.dumps(i) + "\n" for i in FEED), encoding="utf-8")
+
+    trailer_text = [[("" if v is None else str(v)) for v in row] for row in TRAILER]
+    text = csv_text(",") + "".join(",".join(row) + "\n" for row in trailer_text)
+    (HERE / "comma_trailing.csv").write_text(text, encoding="utf-8", newline="")
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Charges"
+    ws.append(HEADER)
+    for values in ROWS:
+        ws.append(values)
+    # An Excel date-time cell late in the evening: the date is the one written, not UTC's.
+    ws.cell(row=2, column=HEADER.index("Date of Service") + 1, value=dt.datetime(2026, 1, 15, 23, 30))
+    for values in TRAILER:
+        ws.append(values)
+    ws.append(["Approved by J. Doe, Registrar"])
+    wb.save(HERE / "lines_trailing.xlsx")
+
+    document = docx.Document()
+    table = document.add_table(rows=1, cols=len(HEADER))
+    for cell, text_ in zip(table.rows[0].cells, HEADER, strict=True):
+        cell.text = text_
+    for values in ROWS:
+        for cell, text_ in zip(table.add_row().cells, values, strict=True):
+            cell.text = text_
+    subtotal = table.add_row().cells
+    subtotal[0].text = "Subtotal"
+    subtotal[5].text = "1,279.49"
+    signature = table.add_row().cells
+    merged = signature[0].merge(signature[-1])  # a signature line spans the table
+    merged.text = "Signature: ____________  Date: ________"
+    document.save(HERE / "items_trailing.docx")
+
+
 def write_bomb() -> None:
     """A 'workbook' whose one sheet expands to 300 MB of zeros: ~300 KB on disk."""
     chunk = b"\x00" * (1024 * 1024)
@@ -184,4 +256,5 @@ if __name__ == "__main__":
     write_text()
     write_xlsx()
     write_docx()
+    write_feeds_and_trailers()
     write_bomb()

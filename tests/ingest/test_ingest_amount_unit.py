@@ -42,9 +42,11 @@ def read(cells, profile=None):
 
 
 def test_profile_when_saved_without_amount_unit_reads_major_units():
-    profile = MappingProfile.from_json_dict(PROFILE)
+    stored_before_the_key = {k: v for k, v in PROFILE.items() if k != "amount_unit"}
+    profile = MappingProfile.from_json_dict(stored_before_the_key)
     assert profile.amount_unit == "major"
     assert read({"Amount": "1250.50"}, profile).amount_minor == 125050
+    assert profile.to_json_dict() == PROFILE  # saved again, it says so
 
 
 def test_profile_when_amount_unit_unknown_lists_the_choices():

@@ -35,6 +35,16 @@ def _has_merged_cells(row) -> bool:  # type: ignore[no-untyped-def]
     return len({id(e) for e in elements}) != len(elements)
 
 
+def _unmerged_texts(row) -> list[str]:  # type: ignore[no-untyped-def]
+    """Cell texts with a merged cell's text in its first column only (it is one cell, not many)."""
+    seen: set[int] = set()
+    texts = []
+    for cell in row.cells:
+        texts.append("" if id(cell._tc) in seen else cell.text)
+        seen.add(id(cell._tc))
+    return texts
+
+
 def pick_table(tables: list) -> object | None:  # type: ignore[type-arg]
     """First table whose first row has >= 2 known header names; else the largest table."""
     for table in tables:
@@ -102,6 +112,8 @@ class DocxParser:
                 raise IngestError(
                     f"Row {number} of the table has {len(values)} columns but the header has {len(headers)}."
                 )
+            if lenient:
+                values = _unmerged_texts(row)
             cells = values[: len(headers)] + [""] * (len(headers) - len(values))
             yield SourceRow(number=number, cells=dict(zip(headers, cells, strict=True)))
 
