@@ -176,7 +176,7 @@ FEED = [
         "fee_type": "Tuition",
         "amount_cents": 125050,
         "currency": "USD",
-        "service_date": "2026-10-05T18:30:00-05:00",
+        "service_date": "2026-10-05T21:30:00-05:00",  # the 6th in UTC
     },
     {
         "employee_id": "E101",
@@ -185,7 +185,7 @@ FEED = [
         "fee_type": "Books",
         "amount_cents": 125050,
         "currency": "JPY",
-        "service_date": "2026-10-05 23:30:00+02:00",
+        "service_date": "2026-10-05 01:30:00+02:00",  # the 4th in UTC
     },
     {
         "employee_id": "E102",
