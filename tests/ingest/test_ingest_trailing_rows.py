@@ -220,3 +220,10 @@ def test_minor_unit_profile_imports_json_feed_in_each_currency(app, partner):
         (125050, "JPY", "2026-10-05"),
         (-1250505, "BHD", "2026-10-05"),
     ]
+
+
+def test_semicolon_file_when_short_rows_follow_the_data_keeps_its_delimiter():
+    data = b"Employee ID;Transaction ID;Amount\nE1;T1;1,50\nE2;T2;2,50\nTotal;;4,00\nEnd of report\n"
+    numbers, skipped = read(data, keys=["Employee ID", "Transaction ID"])
+    assert numbers == [2, 3]
+    assert [s["text"] for s in skipped] == ["Total | 4,00", "End of report"]

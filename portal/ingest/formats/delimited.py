@@ -119,7 +119,8 @@ def _sniff_delimiter(sample: str, *, complete: bool) -> str:
         width = len(_trim(records[0]))
         if width < 2:
             continue
-        consistent = all(len(_trim(r)) == width for r in records[1:])
+        # A short 'Total' or 'End of report' row after the data does not make a delimiter wrong.
+        consistent = all(len(_trim(r)) == width for r in records[1:] if trailer_reason(r) is None)
         scores.append((consistent, width, delimiter))
     if not scores:
         return ","
