@@ -20,6 +20,7 @@ from portal.ingest.formats.detect import ensure_seekable, open_source
 from portal.ingest.headers import propose_mapping
 from portal.ingest.mapping import MappingError, MappingProfile
 from portal.ingest.normalize import NormalizedRow, normalize_row
+from portal.ingest.parse import describe_matches
 from portal.ingest.profiles import latest_profiles, save_mapping
 from portal.ingest.review import UploadStateError, not_allowed, remap_upload
 from portal.models import Partner, Role, Upload, UploadStatus
@@ -44,16 +45,15 @@ def _preview_rows(upload: Upload, profile_data: dict) -> tuple[list, list[str]]:
         return [], [str(exc)]
     finally:
         stream.close()
+    results = [normalize_row(row, profile) for row in rows]
+    readable = [r for r in results if isinstance(r, NormalizedRow)]
+    matches = iter(describe_matches(readable, profile, upload.partner_id))
     preview = []
-    for row in rows:
-        result = normalize_row(row, profile)
-        preview.append(
-            (
-                row.number,
-                result if isinstance(result, NormalizedRow) else None,
-                result if isinstance(result, list) else [],
-            )
-        )
+    for row, result in zip(rows, results, strict=True):
+        if isinstance(result, NormalizedRow):
+            preview.append((row.number, result, [], next(matches)))
+        else:
+            preview.append((row.number, None, result, None))
     return preview, []
 
 
