@@ -25,6 +25,8 @@ PROFILE = {
     "expense_type_synonyms": {},
     "sheet": None,
     "amount_unit": "major",
+    "employee_key": "external_id",
+    "customer_match": "code",
 }
 
 ROW1 = 'E100,Ana,ACME,T-1,Tuition,"1,234.50",USD,2026-01-15,Econ 101,Spring 2026'

@@ -66,12 +66,23 @@ def quarantine_release():
     if not form.validate_on_submit():
         return redirect(url_for("admin.quarantine"))
     customer = db.get_or_404(Customer, parse_id(request.form.get("customer_id")) or 0)
-    external_id = (request.form.get("external_id") or "").strip()
+    external_id = (request.form.get("external_id") or "").strip() or None
+    email = (request.form.get("email") or "").strip().lower() or None
+    held = external_id or email
     choice = request.form.get("employee_id", "")
     try:
         if choice == "new":
+            new_id = (request.form.get("new_external_id") or external_id or "").strip()
+            if not new_id:
+                raise accounts.ValidationError(
+                    "employee ID", "a new employee needs the customer's employee ID; type it in"
+                )
             employee = accounts.create_employee(
-                customer, external_id=external_id, name=request.form.get("name"), reason="quarantine release"
+                customer,
+                external_id=new_id,
+                name=request.form.get("name"),
+                email=email,
+                reason="quarantine release",
             )
         else:
             employee = db.session.scalar(
@@ -81,11 +92,18 @@ def quarantine_release():
                 raise accounts.ValidationError(
                     "employee", "choose an employee of this customer, or create one"
                 )
-        count = release_quarantine(customer, external_id, employee, user=current_user)
+        count = release_quarantine(
+            customer,
+            external_id,
+            employee,
+            user=current_user,
+            email=email,
+            add_email=bool(request.form.get("add_email")),
+        )
         db.session.commit()
     except accounts.ValidationError as exc:
         db.session.rollback()
         flash(f"{exc.field}: {exc.message}", "error")
         return redirect(url_for("admin.quarantine"))
-    flash(f"Released {count} row(s) of {external_id} ({customer.code}) as {employee.name}.", "success")
+    flash(f"Released {count} row(s) of {held} ({customer.code}) as {employee.name}.", "success")
     return redirect(url_for("admin.quarantine"))

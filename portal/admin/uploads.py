@@ -4,11 +4,21 @@ mapping profiles (under /partners/<id>). Each route calls the page shared with t
 
 from __future__ import annotations
 
+from flask import abort, redirect, request, url_for
+from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from portal.accounts.rules import ValidationError
 from portal.admin import bp
+from portal.extensions import db
+from portal.ingest.customers import add_alias
+from portal.ingest.review import UploadStateError, recheck_upload
+from portal.models import Customer, Upload
 from portal.web import mappings as mapping_pages
 from portal.web import uploads as upload_pages
+from portal.web.actions import saved
+from portal.web.forms import EmptyForm
+from portal.web.inputs import parse_id
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -93,3 +103,25 @@ def mapping_export(partner_id: int, name: str):
 def mapping_import(partner_id: int):
     """Save an uploaded JSON profile as a new version."""
     return mapping_pages.mapping_import(partner_id)
+
+
+@bp.route("/uploads/<id:upload_id>/aliases", methods=["POST"])
+def upload_alias(upload_id: int):
+    """Add the name a rejected row gave its customer as an alias of one of our customers (for this
+    upload's partner), then check the upload again so the rows it rejected for that are read anew."""
+    upload = db.get_or_404(Upload, upload_id)
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    alias = (request.form.get("alias") or "").strip()
+    customer = db.session.get(Customer, parse_id(request.form.get("customer_id")) or 0)
+    with saved(ValidationError, UploadStateError) as outcome:
+        if customer is None:
+            raise ValidationError("customer", "choose the customer this name means")
+        add_alias(upload.partner, customer, alias, by=current_user)
+        recheck_upload(upload, user=current_user, reason=f"alias '{alias}' added for {customer.code}")
+        outcome.message = (
+            f"'{alias}' now means {customer.code} in {upload.partner.name}'s files; "
+            f"upload #{upload.id} is being checked again."
+        )
+    return redirect(url_for("admin.upload_detail", upload_id=upload.id))

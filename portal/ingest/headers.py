@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-# field -> required?  customer_code and currency have conditional rules, see missing_required().
+# field -> required?  customer_code, currency and the employee's key (id and/or email, by the
+# profile's employee_key) have conditional rules, see mapping.missing_required().
 CANONICAL_FIELDS: dict[str, bool] = {
-    "employee_external_id": True,
+    "employee_external_id": False,
+    "employee_email": False,
     "employee_name": False,
     "customer_code": True,
     "partner_reference": True,
@@ -26,6 +28,10 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
         "Employee External ID", "Employee ID", "Employee #", "Employee Number", "Emp ID", "Emp #",
         "Student ID", "Student #", "Student Number", "Member ID", "Member #", "Participant ID",
         "External ID",
+    ),
+    "employee_email": (
+        "Employee Email", "Work Email", "Learner Email", "Student Email", "Participant Email",
+        "Member Email", "Email Address", "E-mail Address", "Email", "E-mail",
     ),
     "employee_name": (
         "Employee Name", "Student Name", "Member Name", "Participant Name", "Full Name", "Name",

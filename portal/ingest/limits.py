@@ -34,6 +34,7 @@ MAX_ZIP_MEMBERS = 10_000
 # a longer value is a problem of its row, not of the file.
 MAX_FIELD_CHARS = {
     "employee_external_id": 64,
+    "employee_email": 254,
     "employee_name": 200,
     "customer_code": 64,
     "partner_reference": 100,

@@ -24,9 +24,15 @@ _PROFILE_KEYS = {
     "default_customer",
     "expense_type_synonyms",
     "sheet",
+    "employee_key",
+    "customer_match",
     "amount_unit",
 }
 
+# How a row names its employee: by the customer's employee ID, by work email, or by either (the ID
+# first, then the email); and whether the customer column holds our customer code or its name.
+EMPLOYEE_KEYS = ("external_id", "email", "either")
+CUSTOMER_MATCHES = ("code", "name")
 # How the amount column counts money: "major" = as people write it (1250.50), "minor" = whole
 # minor units of the row's currency (125050 for USD 1250.50, 125050 for JPY 125,050).
 AMOUNT_UNITS = ("major", "minor")
@@ -52,6 +58,8 @@ class MappingProfile:
     expense_type_synonyms: dict[str, str] = field(default_factory=dict)
     sheet: str | None = None
     amount_unit: str = "major"
+    employee_key: str = "external_id"
+    customer_match: str = "code"
 
     def to_json_dict(self) -> dict[str, Any]:
         """The stored form:
@@ -59,7 +67,8 @@ class MappingProfile:
          "columns": {canonical field: source header}, "date_formats": [strptime formats],
          "decimal_separator": "." or ",", "default_currency": ISO code or null,
          "default_customer": customer code or null, "expense_type_synonyms": {partner wording: type},
-         "sheet": sheet name or null, "amount_unit": "major" or "minor"}
+         "sheet": sheet name or null, "employee_key": "external_id" | "email" | "either",
+         "customer_match": "code" | "name", "amount_unit": "major" | "minor"}
         A stored profile without "amount_unit" (saved before it existed) reads amounts as "major".
         """
         return {
@@ -73,6 +82,8 @@ class MappingProfile:
             "expense_type_synonyms": dict(self.expense_type_synonyms),
             "sheet": self.sheet,
             "amount_unit": self.amount_unit,
+            "employee_key": self.employee_key,
+            "customer_match": self.customer_match,
         }
 
     @classmethod
@@ -115,6 +126,16 @@ class MappingProfile:
             optional_text[key] = value
         separator = data.get("decimal_separator", ".")
         amount_unit = data.get("amount_unit", "major")
+        choices = {}
+        for key, allowed, default in (
+            ("employee_key", EMPLOYEE_KEYS, "external_id"),
+            ("customer_match", CUSTOMER_MATCHES, "code"),
+        ):
+            value = data.get(key, default)
+            if value not in allowed:
+                problems.append(f"'{key}' must be one of {', '.join(allowed)}, not {value!r}")
+                value = default
+            choices[key] = value
 
         default_currency = optional_text["default_currency"]
         if default_currency is not None and default_currency.strip().upper() in CURRENCY_EXPONENTS:
@@ -128,6 +149,7 @@ class MappingProfile:
             expense_type_synonyms=dict(synonyms),
             sheet=optional_text["sheet"],
             amount_unit=amount_unit if isinstance(amount_unit, str) else repr(amount_unit),
+            **choices,
         )
         problems.extend(profile.problems())
         if problems:
@@ -151,8 +173,20 @@ class MappingProfile:
         for header, fields in by_header.items():
             if header and len(fields) > 1:
                 problems.append(f"the column '{header}' is mapped to several fields ({', '.join(fields)})")
+        employee_missing = [f for f in employee_fields(self.employee_key) if f not in self.columns]
+        if employee_missing and not any(f in self.columns for f in employee_fields("either")):
+            problems.append(
+                "the profile identifies no employee: map 'employee_external_id' (the customer's "
+                "employee ID) or 'employee_email' (the work email), and set employee_key to match"
+            )
+        else:
+            for fld in employee_missing:
+                problems.append(
+                    f"employee_key '{self.employee_key}' needs the field '{fld}' mapped to a column"
+                )
         for fld in missing_required(self):
-            problems.append(f"required field '{fld}' is not mapped to a column")
+            if fld not in employee_missing:
+                problems.append(f"required field '{fld}' is not mapped to a column")
         if self.decimal_separator not in (".", ","):
             problems.append(f"decimal separator must be '.' or ',', not '{self.decimal_separator}'")
         if self.amount_unit not in AMOUNT_UNITS:
@@ -188,8 +222,16 @@ class MappingProfile:
         return all(header in present for header in self.columns.values())
 
 
+def employee_fields(employee_key: str) -> tuple[str, ...]:
+    """The columns a profile with this employee_key must map: the ID, the email, or both."""
+    return {"external_id": ("employee_external_id",), "email": ("employee_email",)}.get(
+        employee_key, ("employee_external_id", "employee_email")
+    )
+
+
 def missing_required(profile: MappingProfile) -> list[str]:
-    """Required canonical fields the profile does not map (customer_code is covered by a default)."""
+    """Required canonical fields the profile does not map (customer_code is covered by a default;
+    the employee's ID and/or email as its employee_key says)."""
     missing = []
     for fld, required in CANONICAL_FIELDS.items():
         if not required or fld in profile.columns:
@@ -197,11 +239,11 @@ def missing_required(profile: MappingProfile) -> list[str]:
         if fld == "customer_code" and profile.default_customer:
             continue
         missing.append(fld)
-    return missing
+    return [*(f for f in employee_fields(profile.employee_key) if f not in profile.columns), *missing]
 
 
 # Fields every line item fills: a row after the data with none of them is not a line item.
-ROW_KEY_FIELDS = ("employee_external_id", "partner_reference")
+ROW_KEY_FIELDS = ("employee_external_id", "employee_email", "partner_reference")
 
 
 def row_key_columns(profile: MappingProfile) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 
@@ -38,6 +39,7 @@ class NormalizedRow:
     service_date: dt.date
     description: str
     term: str | None
+    employee_email: str | None = None  # lower-cased; the key when the profile identifies by email
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,16 @@ def normalize_row(row: SourceRow, profile: MappingProfile) -> NormalizedRow | li
             problem(fld, value, f"too long: {len(value)} characters, at most {limit}")
         return value
 
-    employee_id = text("employee_external_id", required=True)
+    key = profile.employee_key
+    employee_id = text("employee_external_id", required=key == "external_id")
+    email_text = text("employee_email", required=key == "email")
+    employee_email = None
+    if email_text:
+        employee_email = work_email(email_text)
+        if employee_email is None:
+            problem("employee_email", email_text, "not an email address (name@company.example)")
+    if key == "either" and not employee_id and not email_text:
+        problem("employee_external_id", "", "required: neither an employee ID nor an email is given")
     employee_name = text("employee_name", required=False)
     customer = text("customer_code", required=True, fallback=profile.default_customer)
     reference = text("partner_reference", required=True)
@@ -149,6 +160,7 @@ def normalize_row(row: SourceRow, profile: MappingProfile) -> NormalizedRow | li
         service_date=service_date,
         description=description,
         term=term or None,
+        employee_email=employee_email,
     )
 
 
@@ -161,6 +173,20 @@ def read_amount(text: str, profile: MappingProfile, currency_exponent: int) -> i
     )[0]
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def work_email(text: str) -> str | None:
+    """A learner's work email as we match it (trimmed, lower-cased), or None when it is not one."""
+    value = text.strip().lower()
+    return value if len(value) <= 254 and _EMAIL.match(value) else None
+
+
+def employee_key_value(external_id: str | None, email: str | None) -> str:
+    """What identifies the employee in a fingerprint: the ID when the row has one, else the email."""
+    return external_id or (f"email:{email}" if email else "")
+
+
 def content_fingerprint(row: NormalizedRow) -> str:
     """sha256 of what makes two rows "the same line item" (not the partner reference, not the name).
 
@@ -169,7 +195,7 @@ def content_fingerprint(row: NormalizedRow) -> str:
     """
     return fingerprint_values(
         row.customer_code,
-        row.employee_external_id,
+        employee_key_value(row.employee_external_id, row.employee_email),
         row.expense_type,
         row.amount_minor,
         row.currency,
@@ -215,7 +241,8 @@ class RowNormalizer:
 
     `values(row)` reads a row whose every value has the common, plain shape (text within its
     limits, a known expense type, currency and date, a plain amount) and returns the normalized
-    values as a tuple in NormalizedRow field order after row_number. For anything else it returns
+    values as a tuple in NormalizedRow field order after row_number (the email last). For anything
+    else it returns
     None and the caller uses normalize_row(), the reference, which reads the row or explains every
     problem. Parsed expense types, currencies and dates are remembered (a file repeats them), in
     bounded caches so that memory stays flat whatever the file size.
@@ -252,6 +279,9 @@ class RowNormalizer:
                 "term",
             )
         )
+        # Profiles that identify employees by email go through normalize_row (the reference).
+        self._by_id_only = profile.employee_key == "external_id"
+        self._h_email = columns.get("employee_email") or _ABSENT
         self._default_customer = (profile.default_customer or "").strip()
         self._default_currency = profile.default_currency or ""
         self._separator = profile.decimal_separator
@@ -264,14 +294,20 @@ class RowNormalizer:
         values = self.values(row)
         if values is None:
             return normalize_row(row, self.profile)
-        return NormalizedRow(row.number, *values)
+        return NormalizedRow(row.number, *values[:10], employee_email=values[10])
 
     def values(self, row: SourceRow) -> tuple | None:
         get = row.cells.get
         max_employee, max_name, max_customer, max_reference, max_description, max_term = self._max_chars
         h_emp, h_name, h_customer, h_ref, h_desc, h_term, h_type, h_cur, h_amount, h_date = self._headers
+        if not self._by_id_only:
+            return None
         employee = (get(h_emp) or "").strip()
         if not employee or len(employee) > max_employee:
+            return None
+        email_text = (get(self._h_email) or "").strip()
+        email = work_email(email_text) if email_text else None
+        if email_text and email is None:
             return None
         name = (get(h_name) or "").strip()
         if len(name) > max_name:
@@ -350,6 +386,7 @@ class RowNormalizer:
             service_date,
             description,
             term or None,
+            email,
         )
 
     def _remember(self, cache: dict, key: str, value) -> None:

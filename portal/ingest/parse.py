@@ -16,6 +16,7 @@ from portal.core import audit
 from portal.core.bulk import FLUSH, insert_rows
 from portal.core.storage import get_storage
 from portal.extensions import db
+from portal.ingest.customers import CustomerMatcher
 from portal.ingest.formats.base import IngestError
 from portal.ingest.formats.detect import (
     as_ingest_error,
@@ -25,10 +26,15 @@ from portal.ingest.formats.detect import (
 )
 from portal.ingest.importing import CLASSIFY_AGAINST_LINES, import_upload, refresh_counts
 from portal.ingest.mapping import MappingProfile, row_key_columns
-from portal.ingest.normalize import NormalizedRow, RowNormalizer, fingerprint_values, normalize_row
+from portal.ingest.normalize import (
+    NormalizedRow,
+    RowNormalizer,
+    employee_key_value,
+    fingerprint_values,
+    normalize_row,
+)
 from portal.ingest.profiles import choose_profile
 from portal.models import (
-    Customer,
     Employee,
     MappingProfileVersion,
     RowOutcome,
@@ -49,6 +55,7 @@ STAGED_COLUMNS = (
     "customer_id",
     "employee_id",
     "employee_external_id",
+    "employee_email",
     "employee_name",
     "partner_reference",
     "expense_type",
@@ -64,28 +71,33 @@ STAGED_COLUMNS = (
 
 @dataclass
 class _Lookups:
-    """Customers by code and employees by (customer, external id), loaded once per customer."""
+    """Customers (by code, name and this partner's aliases) and each customer's employees by
+    external id and by email, loaded once per customer."""
 
-    customers: dict[str, int]
-    employees: dict[int, dict[str, int]]
+    customers: CustomerMatcher
+    employees: dict[int, tuple[dict[str, int], dict[str, int]]]
 
     @classmethod
-    def load(cls) -> _Lookups:
-        return cls(dict(db.session.execute(select(Customer.code, Customer.id)).all()), {})
+    def load(cls, partner_id: int | None = None) -> _Lookups:
+        return cls(CustomerMatcher.load(partner_id), {})
 
-    def employees_of(self, customer_id: int) -> dict[str, int]:
+    def employees_of(self, customer_id: int) -> tuple[dict[str, int], dict[str, int]]:
         known = self.employees.get(customer_id)
         if known is None:
-            known = dict(
-                db.session.execute(
-                    select(Employee.external_id, Employee.id).where(Employee.customer_id == customer_id)
-                ).all()
-            )
-            self.employees[customer_id] = known
+            by_id, by_email = {}, {}
+            for employee_id, external_id, email in db.session.execute(
+                select(Employee.id, Employee.external_id, Employee.email).where(
+                    Employee.customer_id == customer_id
+                )
+            ):
+                by_id[external_id] = employee_id
+                if email:
+                    by_email.setdefault(email.strip().lower(), employee_id)
+            known = self.employees[customer_id] = (by_id, by_email)
         return known
 
     def employee_id(self, customer_id: int, external_id: str) -> int | None:
-        return self.employees_of(customer_id).get(external_id)
+        return self.employees_of(customer_id)[0].get(external_id)
 
 
 def _problems_json(problems) -> str:
@@ -93,18 +105,68 @@ def _problems_json(problems) -> str:
 
 
 def _rejected(upload_id: int, number: int, problems) -> tuple:
-    return (upload_id, number, RowOutcome.REJECTED.value) + (None,) * 12 + (_problems_json(problems),)
+    return (upload_id, number, RowOutcome.REJECTED.value) + (None,) * 13 + (_problems_json(problems),)
 
 
-def _unknown_customer(upload_id: int, number: int, code: str, reference: str) -> tuple:
-    problem = {"field": "customer_code", "value": code, "message": f"'{code}' is not a known customer code"}
+def _rejected_for(upload_id: int, number: int, reference: str, field: str, value: str, message: str) -> tuple:
+    """A row whose values are fine but whose customer or employee cannot be settled."""
+    problem = {"field": field, "value": value, "message": message}
     return (
         (upload_id, number, RowOutcome.REJECTED.value)
-        + (None,) * 4
+        + (None,) * 5
         + (reference,)
         + (None,) * 7
         + (json.dumps([problem]),)
     )
+
+
+def _employee(by_id: dict, by_email: dict, external_id: str, email: str | None, key: str):
+    """(employee id or None, None) or (None, (field, value, message)) when ID and email disagree.
+
+    external_id: the ID alone; email: the email alone; either: the ID first, then the email, and a
+    row whose ID and email name two different employees is refused with both values.
+    """
+    if key == "external_id":
+        return by_id.get(external_id), None
+    if key == "email":
+        return (by_email.get(email) if email else None), None
+    by_external = by_id.get(external_id) if external_id else None
+    by_mail = by_email.get(email) if email else None
+    if by_external is not None and by_mail is not None and by_external != by_mail:
+        return None, (
+            "employee_email",
+            email,
+            f"employee ID '{external_id}' and email '{email}' are two different employees",
+        )
+    return (by_external if by_external is not None else by_mail), None
+
+
+def describe_matches(rows: list[NormalizedRow], profile: MappingProfile, partner_id: int) -> list[dict]:
+    """For the mapping preview: which customer and employee each normalized row would go to.
+
+    Each item: {"customer": code or None, "customer_problem": reason or None,
+    "employee": "Name (ID)" or None, "employee_problem": why the row would wait or be refused}.
+    """
+    lookups = _Lookups.load(partner_id)
+    found = []
+    for row in rows:
+        customer_id, reason = lookups.customers.match(row.customer_code, by=profile.customer_match)
+        item = {"customer": None, "customer_problem": reason, "employee": None, "employee_problem": None}
+        if customer_id is not None:
+            item["customer"] = lookups.customers.codes[customer_id]
+            by_id, by_email = lookups.employees_of(customer_id)
+            employee_id, clash = _employee(
+                by_id, by_email, row.employee_external_id, row.employee_email, profile.employee_key
+            )
+            if clash is not None:
+                item["employee_problem"] = clash[2]
+            elif employee_id is None:
+                item["employee_problem"] = "not on the roster: the row waits in quarantine"
+            else:
+                employee = db.session.get(Employee, employee_id)
+                item["employee"] = f"{employee.name} ({employee.external_id})"
+        found.append(item)
+    return found
 
 
 def _staged_rows(upload_id: int, rows, profile: MappingProfile, lookups: _Lookups) -> Iterator[tuple]:
@@ -117,6 +179,7 @@ def _staged_rows(upload_id: int, rows, profile: MappingProfile, lookups: _Lookup
     fast = normalizer.values
     customers = lookups.customers
     employees = lookups.employees
+    match_by, key = profile.customer_match, profile.employee_key
     accepted, quarantined = RowOutcome.ACCEPTED.value, RowOutcome.QUARANTINED.value
     for row in rows:
         number = row.number
@@ -137,24 +200,32 @@ def _staged_rows(upload_id: int, rows, profile: MappingProfile, lookups: _Lookup
                 result.service_date,
                 result.description,
                 result.term,
+                result.employee_email,
             )
-        external_id, name, code, reference, expense_type, amount, currency, date, description, term = values
-        customer_id = customers.get(code) or customers.get(code.upper())
+        (external_id, name, code, reference, expense_type, amount, currency, date, description, term,
+         email) = values  # fmt: skip
+        customer_id, reason = customers.match(code, by=match_by)
         if customer_id is None:
-            yield _unknown_customer(upload_id, number, code, reference)
+            yield _rejected_for(upload_id, number, reference, "customer_code", code, reason)
             continue
+        if match_by == "name" or (code not in customers.by_code and code.upper() not in customers.by_code):
+            code = customers.codes[customer_id]  # a name or an alias: the fingerprint uses our code
         known = employees.get(customer_id)
         if known is None:
             yield FLUSH  # the lookup below queries on the connection the bulk write is using
             known = lookups.employees_of(customer_id)
-        employee_id = known.get(external_id)
+        employee_id, clash = _employee(known[0], known[1], external_id, email, key)
+        if clash is not None:
+            yield _rejected_for(upload_id, number, reference, *clash)
+            continue
         yield (
             upload_id,
             number,
             accepted if employee_id is not None else quarantined,
             customer_id,
             employee_id,
-            external_id,
+            external_id or None,
+            email,
             name or None,
             reference,
             expense_type,
@@ -163,7 +234,16 @@ def _staged_rows(upload_id: int, rows, profile: MappingProfile, lookups: _Lookup
             date,
             description,
             term,
-            fingerprint_values(code, external_id, expense_type, amount, currency, date, description, term),
+            fingerprint_values(
+                code,
+                employee_key_value(external_id, email),
+                expense_type,
+                amount,
+                currency,
+                date,
+                description,
+                term,
+            ),
             None,
         )
 
@@ -264,7 +344,7 @@ def _read_and_stage(upload: Upload, stream: BinaryIO) -> tuple[int, MappingProfi
 
 
 def _stage_all(upload: Upload, parsed, profile: MappingProfile) -> int:
-    lookups = _Lookups.load()
+    lookups = _Lookups.load(upload.partner_id)
     rows = _staged_rows(upload.id, parsed.rows, profile, lookups)
     total = insert_rows(UploadRow.__table__, STAGED_COLUMNS, _with_progress(rows, upload.job_id))
     upload.rows_read = total

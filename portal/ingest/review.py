@@ -90,3 +90,18 @@ def remap_upload(upload: Upload, *, user: User | None) -> None:
     upload.job_id = jobs.enqueue(
         parse_upload, upload.id, queue="ingest", description=f"Parse upload #{upload.id}"
     ).id
+
+
+def recheck_upload(upload: Upload, *, user: User | None, reason: str) -> None:
+    """Parse an upload that needs review again, e.g. after an admin added the customer alias its
+    rejected rows lacked; its staged rows are read anew (caller commits). Audited `upload.rechecked`."""
+    _claim(
+        upload,
+        allowed=(UploadStatus.NEEDS_REVIEW,),
+        new=UploadStatus.RECEIVED,
+        action="checked again",
+    )
+    audit.record("upload.rechecked", subject=upload, actor=user, details={"reason": reason})
+    upload.job_id = jobs.enqueue(
+        parse_upload, upload.id, queue="ingest", description=f"Parse upload #{upload.id} again"
+    ).id

@@ -1,7 +1,7 @@
 """The data model, one module per aggregate; importing this package registers every table."""
 
 from portal.models.audit import AuditEvent
-from portal.models.customers import Customer, CustomerKind, Employee
+from portal.models.customers import Customer, CustomerAlias, CustomerKind, Employee
 from portal.models.delivery import (
     ChannelKind,
     Delivery,
@@ -31,6 +31,7 @@ __all__ = [
     "InvoiceDocument",
     "AuditEvent",
     "Customer",
+    "CustomerAlias",
     "CustomerKind",
     "EXPENSE_TYPES",
     "Employee",

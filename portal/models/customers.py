@@ -56,6 +56,27 @@ class Customer(db.Model):
         return f"<Customer {self.code}>"
 
 
+class CustomerAlias(db.Model):
+    """How one partner names one of our customers in its files ("Contoso Ltd." for CONTOSO).
+
+    `alias_key` is the name folded for matching (portal.ingest.customers.name_key: case, accents,
+    punctuation and spacing ignored); one partner cannot give one name to two customers.
+    """
+
+    __tablename__ = "customer_aliases"
+    __table_args__ = (UniqueConstraint("partner_id", "alias_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    alias: Mapped[str] = mapped_column(String(200))
+    alias_key: Mapped[str] = mapped_column(String(200))
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    customer: Mapped[Customer] = relationship()
+
+
 class Employee(db.Model):
     __tablename__ = "employees"
     __table_args__ = (UniqueConstraint("customer_id", "external_id"),)

@@ -260,6 +260,8 @@ class UploadRow(db.Model):
     customer_id: Mapped[int | None] = mapped_column(Integer)
     employee_id: Mapped[int | None] = mapped_column(Integer)
     employee_external_id: Mapped[str | None] = mapped_column(String(64))
+    # The learner's work email, lower-cased (the key of rows from profiles that identify by email).
+    employee_email: Mapped[str | None] = mapped_column(String(254))
     employee_name: Mapped[str | None] = mapped_column(String(200))
     partner_reference: Mapped[str | None] = mapped_column(String(100))
     expense_type: Mapped[str | None] = mapped_column(String(16))

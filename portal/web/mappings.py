@@ -21,6 +21,7 @@ from portal.ingest.formats.detect import ensure_seekable, open_source
 from portal.ingest.headers import propose_amount_unit, propose_mapping
 from portal.ingest.mapping import MappingError, MappingProfile, row_key_columns
 from portal.ingest.normalize import NormalizedRow, normalize_row
+from portal.ingest.parse import describe_matches
 from portal.ingest.profiles import latest_profiles, save_mapping
 from portal.ingest.review import UploadStateError, not_allowed, remap_upload
 from portal.models import Partner, Role, Upload, UploadStatus
@@ -35,6 +36,7 @@ class PreviewRow(NamedTuple):
     number: int
     row: NormalizedRow | None
     problems: list
+    match: object  # whom the row goes to (parse.describe_matches), None for a row with problems
     amount_text: str
 
 
@@ -54,14 +56,18 @@ def _preview_rows(upload: Upload, profile_data: dict) -> tuple[list, list[str]]:
     finally:
         stream.close()
     amount_header = profile.columns.get("amount")
+    results = [normalize_row(row, profile) for row in rows]
+    readable = [r for r in results if isinstance(r, NormalizedRow)]
+    matches = iter(describe_matches(readable, profile, upload.partner_id))
     preview = []
-    for row in rows:
-        result = normalize_row(row, profile)
+    for row, result in zip(rows, results, strict=True):
+        readable_row = isinstance(result, NormalizedRow)
         preview.append(
             PreviewRow(
                 row.number,
-                result if isinstance(result, NormalizedRow) else None,
-                result if isinstance(result, list) else [],
+                result if readable_row else None,
+                [] if readable_row else result,
+                next(matches) if readable_row else None,
                 # Shown beside the amount read, so the effect of the amount unit is visible.
                 (row.cells.get(amount_header) or "").strip() if amount_header else "",
             )

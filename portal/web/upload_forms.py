@@ -11,8 +11,9 @@ from portal.ingest.headers import CANONICAL_FIELDS
 
 FIELD_LABELS = {
     "employee_external_id": "Employee ID",
+    "employee_email": "Employee work email",
     "employee_name": "Employee name",
-    "customer_code": "Customer (employer) code",
+    "customer_code": "Customer (employer)",
     "partner_reference": "Your line reference",
     "expense_type": "Expense type",
     "amount": "Amount",
@@ -80,6 +81,23 @@ class MappingForm(FlaskForm):
         description="For files that are all for one employer.",
         validators=[Optional()],
     )
+    employee_key = SelectField(
+        "How rows name the employee",
+        choices=[
+            ("external_id", "By employee ID"),
+            ("email", "By work email"),
+            ("either", "By either: the ID first, then the email"),
+        ],
+        default="external_id",
+    )
+    customer_match = SelectField(
+        "The customer column holds",
+        choices=[
+            ("code", "Our customer code (e.g. ACME)"),
+            ("name", "The employer's name (e.g. Acme Corp.)"),
+        ],
+        default="code",
+    )
     expense_type_synonyms = TextAreaField(
         "Expense type wording",
         description="One per line: your wording = tuition, materials, tutoring, fees or other.",
@@ -120,8 +138,18 @@ def mapping_form_to_profile(form: MappingForm) -> dict:
         "default_customer": (form.default_customer.data or "").strip().upper() or None,
         "expense_type_synonyms": synonyms,
         "sheet": None,
-        "amount_unit": form.amount_unit.data,
+        "amount_unit": form.amount_unit.data or "major",
+        "employee_key": form.employee_key.data or "external_id",
+        "customer_match": form.customer_match.data or "code",
     }
+
+
+def _proposed_key(profile: dict) -> str:
+    """A file with an email column and no ID column names its learners by email."""
+    columns = profile.get("columns", {})
+    if "employee_email" in columns:
+        return "either" if "employee_external_id" in columns else "email"
+    return "external_id"
 
 
 def fill_mapping_form(form: MappingForm, headers: list[str], profile: dict) -> None:
@@ -138,6 +166,8 @@ def fill_mapping_form(form: MappingForm, headers: list[str], profile: dict) -> N
         form.amount_unit.data = profile.get("amount_unit", "major")
         form.default_currency.data = profile.get("default_currency") or ""
         form.default_customer.data = profile.get("default_customer") or ""
+        form.employee_key.data = profile.get("employee_key") or _proposed_key(profile)
+        form.customer_match.data = profile.get("customer_match") or "code"
         form.expense_type_synonyms.data = "\n".join(
             f"{k} = {v}" for k, v in profile.get("expense_type_synonyms", {}).items()
         )

@@ -35,7 +35,7 @@ from portal.extensions import db
 from portal.ingest.receive import UploadRefused, receive_upload
 from portal.ingest.reports import error_file, held_rows, problem_rows, row_messages
 from portal.ingest.review import UploadStateError, cancel_upload, import_valid_rows
-from portal.models import Customer, Role, Upload
+from portal.models import Customer, Role, Upload, UploadStatus
 from portal.web import attachment_header, is_htmx, send_stored
 from portal.web.actions import saved
 from portal.web.forms import EmptyForm
@@ -179,8 +179,12 @@ def _held_context(upload: Upload) -> dict:
 
 
 def _detail_context(upload: Upload) -> dict:
+    alias_customers = []
+    if current_user.role == Role.ADMIN and upload.status == UploadStatus.NEEDS_REVIEW:
+        alias_customers = db.session.scalars(select(Customer).order_by(Customer.code)).all()
     return {
         "upload": upload,
+        "alias_customers": alias_customers,
         "progress": jobs.get_progress(upload.job_id) if upload.in_progress else {},
         "form": EmptyForm(),
         **_problems_context(upload),

@@ -227,7 +227,7 @@ def test_needs_mapping_page_proposes_columns(app, partner_client):
     page = partner_client.get(f"/partner/uploads/{upload_id}/mapping").data.decode()
     assert '<option selected value="Ref">' in page or 'value="Ref" selected' in page
     # "Student", "When" and "Kind" match no known header name: the page says what is still missing.
-    assert "required field &#39;employee_external_id&#39; is not mapped" in page
+    assert "the profile identifies no employee: map &#39;employee_external_id&#39;" in page
 
 
 def test_mapping_preview_shows_normalized_rows_and_problems(app, partner_client):

@@ -104,6 +104,7 @@ EXPECT: dict[str, Expect] = {
     "admin.upload_file": Expect(ADMIN),
     "admin.upload_errors": Expect(ADMIN),
     "admin.upload_import": Expect(ADMIN),
+    "admin.upload_alias": Expect(ADMIN),
     "admin.upload_cancel": Expect(ADMIN),
     "admin.upload_mapping": Expect(ADMIN, ok=303),
     "admin.upload_mapping_preview": Expect(ADMIN),
