@@ -227,3 +227,10 @@ def test_semicolon_file_when_short_rows_follow_the_data_keeps_its_delimiter():
     numbers, skipped = read(data, keys=["Employee ID", "Transaction ID"])
     assert numbers == [2, 3]
     assert [s["text"] for s in skipped] == ["Total | 4,00", "End of report"]
+
+
+def test_row_with_work_email_and_reference_is_data_when_the_profile_names_employees_by_email():
+    data = b"Note,Employee ID,Work Email,Ref\nx,E1,,R1\nSigned up late,,ana@acme.example,R2\nTotal,,,\n"
+    numbers, skipped = read(data, keys=["Employee ID", "Work Email", "Ref"])
+    assert numbers == [2, 3]
+    assert [(s["row"], s["reason"]) for s in skipped] == [(4, "a totals row")]

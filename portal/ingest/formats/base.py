@@ -69,8 +69,9 @@ class ParsedFile:
         """From now on, rows after the last line item that are not line items are skipped and
         listed in `skipped` (see trailer_reason); the same rows before a line item stay rows.
 
-        `key_headers` are the columns every line item fills (the employee and the reference):
-        a trailing row with none of them is not a line item either. Call before has_rows().
+        `key_headers` are the columns that say whom and what a line item is (the employee's ID or
+        email, the reference): a trailing row with none of them is not a line item either, and a
+        row with two of them always is one. Call before has_rows().
         """
         self._peeked.append(self.rows)  # closed by close(), even if the wrapper never started
         self.rows = _without_trailing_rows(self.rows, self.skipped, tuple(key_headers))
@@ -192,11 +193,12 @@ def _row_reason(row: SourceRow, key_headers: tuple[str, ...]) -> str | None:
     reason = trailer_reason(values)
     if not key_headers:
         return reason
-    keys = [(row.cells.get(h) or "").strip() for h in key_headers]
-    if not any(keys):
+    filled = sum(1 for h in key_headers if (row.cells.get(h) or "").strip())
+    if not filled:
         return reason or "no employee and no reference"
-    # A row with the employee and the reference filled is a line item, whatever its first cell says.
-    return reason if not all(keys) else None
+    # A row with two of them filled (an employee and its reference) is a line item, whatever its
+    # first cell says; a 'Total' in the employee column fills only one.
+    return reason if filled < min(2, len(key_headers)) else None
 
 
 def _without_trailing_rows(
