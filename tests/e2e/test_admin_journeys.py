@@ -69,3 +69,24 @@ def test_server_error_in_a_section_shows_dismissible_banner(page, world):
     expect(page.locator("#invoice-list")).to_be_visible()  # the section was not replaced
     banner.get_by_role("button", name="Dismiss").click()
     expect(banner).to_be_hidden()
+
+
+def test_alias_added_from_an_unknown_customer_problem_imports_the_upload(page, world, shot):
+    """A registrar writes the employer's name; the admin says once what it means, the file imports."""
+    name = f"{world.customer_code.title()} Holdings Ltd."
+    data = world.csv(("E100", "A-1", "Tuition", "1,250.00", "05.10.2026")).replace(
+        world.customer_code.encode(), name.encode()
+    )
+    upload_id = world.upload_bytes(data, "registrar-october.csv")
+    login(page, world.admin_email)
+    page.goto(f"/admin/uploads/{upload_id}")
+    problem = page.locator("#problem-rows")
+    expect(problem).to_contain_text(f"'{name}' is not a known customer code")
+    customer_name = world.customer_code[1:].lower()  # World names the customer "Customer <tag>"
+    problem.get_by_label(f"“{name}” means").select_option(
+        label=f"{world.customer_code} · Customer {customer_name}"
+    )
+    problem.get_by_role("button", name="Add alias and check again").click()
+    expect(page.locator(".flash-success")).to_contain_text(f"'{name}' now means {world.customer_code}")
+    expect(page.locator("#upload-status")).to_contain_text("Imported 1", timeout=30_000)
+    shot(page, "admin-upload-alias-imported")
