@@ -31,38 +31,36 @@ NAME_ROWS = [
 ]
 
 
-def write_email_files() -> None:
+def write_all(stem: str, header: list[str], rows: list[list[str]]) -> None:
+    """The same rows as CSV, JSON, JSON Lines, an Excel sheet and a Word table."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(EMAIL_HEADER)
-    writer.writerows(EMAIL_ROWS)
-    (HERE / "learners_by_email.csv").write_text(out.getvalue(), encoding="utf-8")
-    with (HERE / "learners_by_email.jsonl").open("w", encoding="utf-8") as fh:
-        for row in EMAIL_ROWS:
-            fh.write(json.dumps(dict(zip(EMAIL_HEADER, row, strict=True))) + "\n")
-
-
-def write_name_files() -> None:
+    writer.writerow(header)
+    writer.writerows(rows)
+    (HERE / f"{stem}.csv").write_text(out.getvalue(), encoding="utf-8")
+    records = [dict(zip(header, row, strict=True)) for row in rows]
+    with (HERE / f"{stem}.jsonl").open("w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(record) + "\n" for record in records)
+    with (HERE / f"{stem}.json").open("w", encoding="utf-8") as fh:
+        json.dump(records, fh, indent=1)
     book = Workbook()
     sheet = book.active
     sheet.title = "Charges"
-    sheet.append(NAME_HEADER)
-    for row in NAME_ROWS:
+    sheet.append(header)
+    for row in rows:
         sheet.append(row)
-    book.save(HERE / "employers_by_name.xlsx")
+    book.save(HERE / f"{stem}.xlsx")
     document = docx.Document()
     document.add_paragraph("Statement of charges, October 2026")
-    table = document.add_table(rows=1, cols=len(NAME_HEADER))
-    for cell, text in zip(table.rows[0].cells, NAME_HEADER, strict=True):
+    table = document.add_table(rows=1, cols=len(header))
+    for cell, text in zip(table.rows[0].cells, header, strict=True):
         cell.text = text
-    for row in NAME_ROWS:
+    for row in rows:
         for cell, text in zip(table.add_row().cells, row, strict=True):
             cell.text = text
-    document.save(HERE / "employers_by_name.docx")
-    with (HERE / "employers_by_name.json").open("w", encoding="utf-8") as fh:
-        json.dump([dict(zip(NAME_HEADER, row, strict=True)) for row in NAME_ROWS], fh, indent=1)
+    document.save(HERE / f"{stem}.docx")
 
 
 if __name__ == "__main__":
-    write_email_files()
-    write_name_files()
+    write_all("learners_by_email", EMAIL_HEADER, EMAIL_ROWS)
+    write_all("employers_by_name", NAME_HEADER, NAME_ROWS)

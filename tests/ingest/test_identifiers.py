@@ -137,7 +137,10 @@ def test_stored_profile_without_the_new_keys_reads_as_before():
 # -- learners by email -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["learners_by_email.csv", "learners_by_email.jsonl"])
+FORMATS = ["csv", "json", "jsonl", "xlsx", "docx"]
+
+
+@pytest.mark.parametrize("name", [f"learners_by_email.{ext}" for ext in FORMATS])
 def test_rows_by_email_match_the_roster_whatever_the_case(app, roster, name):
     result = upload_file(app, (DATA / name).read_bytes(), name, EMAIL_PROFILE)
     assert (result["accepted"], result["quarantined"], result["rejected"]) == (2, 1, 0)
