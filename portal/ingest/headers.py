@@ -34,7 +34,8 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
         "Member Email", "Email Address", "E-mail Address", "Email", "E-mail",
     ),
     "employee_name": (
-        "Employee Name", "Student Name", "Member Name", "Participant Name", "Full Name", "Name",
+        "Employee Name", "Student Name", "Member Name", "Participant Name", "Learner Name", "Full Name",
+        "Learner", "Name",
     ),
     "customer_code": (
         "Customer Code", "Employer Code", "Company Code", "Customer ID", "Employer ID", "Employer",
@@ -42,9 +43,11 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "partner_reference": (
         "Partner Reference", "Invoice Line", "Invoice Line ID", "Line ID", "Transaction ID", "Txn ID",
-        "Transaction #", "Reference Number", "Reference", "Ref", "Ref #",
+        "Transaction #", "Session ID", "Booking ID", "Reference Number", "Reference", "Ref", "Ref #",
     ),
-    "expense_type": ("Expense Type", "Fee Type", "Item Type", "Charge Type", "Category", "Type"),
+    "expense_type": (
+        "Expense Type", "Fee Type", "Item Type", "Charge Type", "Service Type", "Category", "Service", "Type",
+    ),
     "amount": ("Amount Due", "Amount", "Charge Amount", "Charge", "Cost", "Total", "Price"),
     "currency": ("Currency Code", "Currency", "Curr", "CCY"),
     "service_date": (

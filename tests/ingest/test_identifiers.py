@@ -364,3 +364,10 @@ def test_mappings_export_import_round_trips_the_identifier_choices(app, runner, 
 
         latest = {v.name: v.profile for v in latest_profiles(1)}["registrar"]
         assert (latest["employee_key"], latest["customer_match"]) == ("either", "name")
+
+
+def test_a_tutoring_providers_headers_are_proposed_as_a_mapping_by_email():
+    from portal.ingest.headers import propose_mapping
+
+    headers = ["Learner Email", "Learner", "Employer", "Session ID", "Service", "Amount", "Currency", "Date"]
+    assert propose_mapping(headers) == EMAIL_PROFILE["columns"]
