@@ -328,3 +328,30 @@ def test_employee_breakdown_beyond_shown_lines_says_how_many(app, client, auth, 
     auth.login("contact@acme.example")
     fragment = client.get(f"/customer/invoices/{invoice_id}/employees/{employee_id}").data.decode()
     assert "The first 2 of this employee's 3 lines" in fragment
+
+
+def test_invoice_page_with_many_employees_shows_ten_subtotals_and_the_rest_on_request(
+    app, client, auth, billing
+):
+    from portal.models import Customer, Employee
+
+    with app.app_context():
+        acme = db.session.scalar(select(Customer.id).where(Customer.code == "ACME"))
+        db.session.add_all(
+            Employee(customer_id=acme, external_id=f"M{n:02d}", name=f"Many {n:02d}") for n in range(12)
+        )
+        db.session.commit()
+    for n in range(12):
+        billing.add(1000 + n, "2026-10-05", employee=f"M{n:02d}")
+    build(app)
+    with app.app_context():
+        invoice_id = db.session.scalar(select(Invoice.id))
+    auth.login("contact@acme.example")
+    page = client.get(f"/customer/invoices/{invoice_id}").get_data(as_text=True)
+    breakdown = page.split('id="totals"', 1)[1].split("</section>", 1)[0]
+    per_employee = breakdown.split("Per partner", 1)[0]
+    assert per_employee.count("hx-get=") == 10
+    assert "Show all 12 employees" in breakdown
+    everyone = client.get(f"/customer/invoices/{invoice_id}?employees=all").get_data(as_text=True)
+    assert everyone.split('id="totals"', 1)[1].split("Per partner", 1)[0].count("hx-get=") == 12
+    assert "Show all" not in everyone.split('id="totals"', 1)[1].split("</section>", 1)[0]
