@@ -330,3 +330,67 @@ def test_employee_breakdown_beyond_shown_lines_says_how_many(app, client, auth, 
     auth.login("contact@acme.example")
     fragment = client.get(f"/customer/invoices/{invoice_id}/employees/{employee_id}").data.decode()
     assert "The first 2 of this employee's 3 lines" in fragment
+
+
+HTMX = {"HX-Request": "true"}
+
+
+def test_lines_fragment_when_asked_again_unchanged_answers_304(client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    first = client.get(f"/customer/invoices/{invoice_id}/lines?sort=amount", headers=HTMX)
+    assert first.status_code == 200 and first.headers["ETag"]
+    again = client.get(
+        f"/customer/invoices/{invoice_id}/lines?sort=amount",
+        headers={**HTMX, "If-None-Match": first.headers["ETag"]},
+    )
+    assert again.status_code == 304
+    assert again.data == b""
+    assert again.headers["ETag"] == first.headers["ETag"]
+
+
+def test_lines_fragment_when_other_view_asked_answers_200(client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    first = client.get(f"/customer/invoices/{invoice_id}/lines?sort=amount", headers=HTMX)
+    other = client.get(
+        f"/customer/invoices/{invoice_id}/lines?sort=date",
+        headers={**HTMX, "If-None-Match": first.headers["ETag"]},
+    )
+    assert other.status_code == 200
+    assert other.headers["ETag"] != first.headers["ETag"]
+
+
+def test_lines_fragment_when_line_disputed_since_answers_200_showing_it(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    first = client.get(f"/customer/invoices/{invoice_id}/lines", headers=HTMX)
+    client.post(
+        f"/customer/invoices/{invoice_id}/lines/{line_id_by_amount(app, 4500)}/dispute",
+        data={"comment": "Not enrolled"},
+        headers=HTMX,
+    )
+    again = client.get(
+        f"/customer/invoices/{invoice_id}/lines", headers={**HTMX, "If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 200
+    assert "Disputed: Not enrolled" in again.data.decode()
+
+
+def test_lines_fragment_when_invoice_approved_since_answers_200(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    first = client.get(f"/customer/invoices/{invoice_id}/lines", headers=HTMX)
+    client.post(f"/customer/invoices/{invoice_id}/approve", data={})
+    assert invoice_status(app, invoice_id) == "approved"
+    again = client.get(
+        f"/customer/invoices/{invoice_id}/lines", headers={**HTMX, "If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 200
+
+
+def test_lines_fragment_when_another_user_sends_the_etag_answers_200(client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    first = client.get(f"/customer/invoices/{invoice_id}/lines", headers=HTMX)
+    auth.logout()
+    auth.login("admin@example.com")
+    again = client.get(
+        f"/admin/invoices/{invoice_id}/lines", headers={**HTMX, "If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 200
