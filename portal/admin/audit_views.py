@@ -32,7 +32,7 @@ from portal.admin.audit_query import (
     subject_labels,
     where_clauses,
 )
-from portal.core import audit_chain
+from portal.core import audit, audit_chain
 from portal.core.csvsafe import safe_cell
 from portal.extensions import db
 from portal.models import AuditEvent
@@ -57,6 +57,7 @@ def audit_events():
     `before=<seq>` shows older events, `after=<seq>` newer ones: no OFFSET, so a page deep in a
     million events costs what the first one does.
     """
+    audit.absorb_views()  # page views recorded beside the chain are listed like any event
     f = filter_values(request.args)
     stmt = select(AuditEvent).where(*where_clauses(f))
     before = int_arg("before", minimum=0, maximum=MAX_SEQ)
@@ -188,6 +189,7 @@ def audit_export():
     fails (the database went away), the error is logged and the response is aborted, so the client
     sees a failed download rather than a file that merely looks complete.
     """
+    audit.absorb_views()
     where = where_clauses(filter_values(request.args))
     header = io.StringIO()
     csv.writer(header).writerow(CSV_COLUMNS)

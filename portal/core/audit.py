@@ -17,7 +17,8 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from portal.core.tenancy import scoped
 from portal.extensions import db
 from portal.models import Delivery
-from portal.models.audit import AuditEvent
+from portal.models.audit import AuditEvent, PendingView, absorb_pending_views
+from portal.models.base import utcnow
 from portal.models.users import User
 
 SYSTEM = "system"
@@ -171,3 +172,47 @@ def about_user(user: User) -> ColumnElement[bool]:
         and_(AuditEvent.subject_type == "User", AuditEvent.subject_id == str(user.id)),
         AuditEvent.actor_id == user.id,
     )
+
+
+# --- page views: recorded beside the chain, moved into it by the next append ------------------------
+
+# Page views are the one kind of event recorded without the chain's lock (downloads stay chained:
+# a file left the system). They reach the chain, in order, with the next append (see PendingView).
+PAGE_VIEW_ACTIONS = frozenset({"invoice.viewed"})
+
+
+def record_view(action: str, *, subject: Any) -> PendingView:
+    """Add a page view of `subject` to the session (the caller commits), without the chain's lock.
+
+    The view carries what `record()` would give it (actor, IP, the subject's tenant and its time);
+    it joins the chain with the next append, so trails and the audit log show it as any event.
+    """
+    if action not in PAGE_VIEW_ACTIONS:
+        raise ValueError(f"{action!r} is not a page view; record it with audit.record()")
+    actor, ip = _request_actor()
+    view = PendingView(
+        occurred_at=utcnow(),
+        actor_id=actor.id if actor is not None else None,
+        actor_label=actor.email if actor is not None else SYSTEM,
+        action=action,
+        subject_type=type(subject).__name__,
+        subject_id=str(subject.id),
+        customer_id=getattr(subject, "customer_id", None),
+        partner_id=getattr(subject, "partner_id", None),
+        ip=ip,
+        details={},
+    )
+    db.session.add(view)
+    return view
+
+
+def absorb_views() -> None:
+    """Move the page views recorded so far into the chain and commit, so what is read next shows them.
+
+    Called before the audit pages and trails are read, and every minute by a job. When none wait it
+    costs one indexed read and takes no lock.
+    """
+    if db.session.execute(select(PendingView.id).limit(1)).first() is None:
+        return
+    absorb_pending_views(db.session)
+    db.session.commit()

@@ -87,10 +87,17 @@ class LocalStorage:
         return self._path(key).is_file()
 
     def check(self) -> None:
+        """Write, read back and remove a probe file of this call's own (a shared name made concurrent
+        health probes delete each other's file and answer 503)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        probe = self.root / ".healthz"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(dir=self.root, prefix=".healthz-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(b"ok")
+            if Path(probe).read_bytes() != b"ok":
+                raise StorageError("storage did not read back what was written")
+        finally:
+            Path(probe).unlink(missing_ok=True)
         if not shutil.disk_usage(self.root).free:
             raise StorageError("storage disk is full")
 
@@ -147,6 +154,7 @@ class S3Storage:
         return True
 
     def check(self) -> None:
+        # Read-only: no object is written, so concurrent probes cannot collide.
         self.client.head_bucket(Bucket=self.bucket)
 
 

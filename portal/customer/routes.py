@@ -93,7 +93,7 @@ def invoice(invoice_id: int):
     """One of the customer's invoices: summary, breakdowns, decision, and the lines filtered, sorted
     and paged by the query string (q, partner, type, sort, page), as the line table's controls set them."""
     inv = get_or_404(Invoice, invoice_id)
-    audit.record("invoice.viewed", subject=inv)
+    audit.record_view("invoice.viewed", subject=inv)
     db.session.commit()
     return _render_page(inv)
 

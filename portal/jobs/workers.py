@@ -17,6 +17,7 @@ from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
 from portal import jobs
+from portal.core.audit import absorb_views
 from portal.extensions import db
 from portal.invoicing.build import enqueue_due
 from portal.invoicing.notify import send_reminders
@@ -100,6 +101,9 @@ def register_cron_jobs(cron: CronScheduler, sweep_seconds: int, *, sweep: bool =
     # zone; a period is built once however often this runs.
     cron.register(enqueue_due, queue_name="invoices", cron="5 * * * *")
     cron.register(send_reminders, queue_name="default", cron="0 14 * * *")
+    # Page views wait beside the audit chain until the next append; this bounds the wait when
+    # nothing else is written (see PendingView).
+    cron.register(absorb_views, queue_name="default", interval=60)
 
 
 class LeaderCronScheduler(CronScheduler):

@@ -1,6 +1,6 @@
 """The data model, one module per aggregate; importing this package registers every table."""
 
-from portal.models.audit import AuditEvent
+from portal.models.audit import AuditEvent, PendingView
 from portal.models.customers import Customer, CustomerAlias, CustomerKind, Employee
 from portal.models.delivery import (
     ChannelKind,
@@ -45,6 +45,7 @@ __all__ = [
     "LineItem",
     "MappingProfileVersion",
     "Partner",
+    "PendingView",
     "PartnerKind",
     "Role",
     "RowOutcome",

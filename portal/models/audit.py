@@ -12,7 +12,19 @@ import itertools
 import json
 from datetime import UTC
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, event, select, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    delete,
+    event,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from portal.extensions import db
@@ -53,6 +65,31 @@ class AuditEvent(db.Model):
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.seq} {self.action} {self.subject_type}:{self.subject_id}>"
+
+
+class PendingView(db.Model):
+    """A page view waiting to join the chain: inserted without the chain's lock, so page views in
+    every web process never queue on one lock.
+
+    The next append to the chain (any chained event, or `portal.core.audit.absorb_views`, run by a
+    job every minute and before an audit page is read) moves the waiting views into the chain, in
+    the order they were recorded, and deletes them here in the same transaction: DELETE ...
+    RETURNING hands each row to exactly one appender. Same columns as an event, minus the chain.
+    """
+
+    __tablename__ = "audit_pending_views"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    occurred_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_label: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str | None] = mapped_column(String(64))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 def canonical(fields: dict) -> str:
@@ -122,6 +159,49 @@ def _take_chain_lock(session: Session) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
     elif connection.dialect.name == "sqlite":
         connection.execute(text("UPDATE audit_events SET id = id WHERE 1 = 0"))
+    _absorb_pending_views(connection)
+
+
+_VIEW_COLUMNS = ("occurred_at", "actor_id", "actor_label", "action", "subject_type", "subject_id",
+                 "customer_id", "partner_id", "ip", "details")  # fmt: skip
+
+
+def _absorb_pending_views(connection) -> int:
+    """Under the chain's lock: move the page views recorded so far into the chain, oldest first.
+
+    The DELETE ... RETURNING claims each waiting view once (a view committed by another transaction
+    meanwhile is claimed by the next append); they are chained and inserted in one statement before
+    the caller reads the head, so the caller's own events follow them.
+    """
+    table = PendingView.__table__
+    claimed = connection.execute(
+        delete(table).returning(table.c.id, *(table.c[name] for name in _VIEW_COLUMNS))
+    ).all()
+    if not claimed:
+        return 0
+    last = connection.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS_HASH)
+    rows = []
+    for view in sorted(claimed, key=lambda r: r.id):
+        row = {name: getattr(view, name) for name in _VIEW_COLUMNS}
+        occurred_at = row["occurred_at"]
+        if occurred_at.tzinfo is None:
+            occurred_at = occurred_at.replace(tzinfo=UTC)
+        seq += 1
+        row["occurred_at"] = occurred_at.astimezone(UTC)
+        row["details"] = json.loads(json.dumps(row["details"] or {}))
+        row["seq"], row["prev_hash"] = seq, prev_hash
+        row["hash"] = prev_hash = event_hash(row)
+        rows.append(row)
+    connection.execute(insert(AuditEvent.__table__), rows)
+    return len(rows)
+
+
+def absorb_pending_views(session: Session) -> None:
+    """Take the chain's lock, which moves the waiting page views into the chain (the caller commits)."""
+    _take_chain_lock(session)
 
 
 @event.listens_for(Session, "before_flush")

@@ -3,7 +3,13 @@ the per-employee lines, and document downloads. Each takes an invoice already ch
 
 from __future__ import annotations
 
-from flask import Response, abort, make_response, render_template, request, url_for
+import hashlib
+import json
+import time
+
+from flask import Response, abort, current_app, make_response, render_template, request, session, url_for
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import func, select
 
 from portal import jobs
@@ -113,13 +119,51 @@ def render_lines(
     invoice: Invoice, *, can_dispute: bool, page_endpoint: str, endpoint: str, **extra
 ) -> Response:
     """The #lines section alone (for htmx). Its answer names the full page URL of the same view
-    (HX-Replace-Url), so the address bar, a reload and a shared link show what the table shows."""
-    context = lines_context(invoice, can_dispute=can_dispute, page_endpoint=page_endpoint, endpoint=endpoint)
-    context.update(extra)
-    response = make_response(render_template("invoices/_line_table.html", invoice=invoice, **context))
-    if request.method == "GET":
-        response.headers["HX-Replace-Url"] = page_url(page_endpoint, invoice, context["view_args"])
+    (HX-Replace-Url), so the address bar, a reload and a shared link show what the table shows.
+
+    A GET carries an ETag (see `lines_etag`): asked again with it, an unchanged table answers 304
+    without being queried or rendered.
+    """
+    etag = lines_etag(invoice) if request.method == "GET" and not extra else None
+    if etag is not None and etag in request.if_none_match:
+        response = Response(status=304)  # the browser shows its copy, with that copy's headers
+    else:
+        context = lines_context(
+            invoice, can_dispute=can_dispute, page_endpoint=page_endpoint, endpoint=endpoint
+        )
+        context.update(extra)
+        response = make_response(render_template("invoices/_line_table.html", invoice=invoice, **context))
+        if request.method == "GET":
+            response.headers["HX-Replace-Url"] = page_url(page_endpoint, invoice, context["view_args"])
+    if etag is not None:
+        response.set_etag(etag)
+        response.headers["Cache-Control"] = "private, no-cache"  # kept by the browser, asked again each time
     return response
+
+
+def lines_etag(invoice: Invoice) -> str:
+    """What the line table shown to this viewer depends on, as one hash: the invoice (id, status,
+    revision), its disputes (a dispute changes a line's row without changing the invoice), the query
+    string, the viewer (their role, locale and zone format the table) and their CSRF secret with a
+    window of half its time limit (the dispute forms carry a token, which must still be accepted
+    when a kept copy is shown). A renamed employee or partner shows within that window too."""
+    disputes = db.session.execute(
+        select(Dispute.id, Dispute.status).where(Dispute.invoice_id == invoice.id).order_by(Dispute.id)
+    ).all()
+    generate_csrf()  # the session's secret exists before it is read below, so the hash is stable
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    window = max(int(current_app.config.get("WTF_CSRF_TIME_LIMIT") or 3600) // 2, 1)
+    parts = [
+        invoice.id,
+        str(invoice.status),
+        invoice.revision,
+        [(d.id, str(d.status)) for d in disputes],
+        sorted(request.args.items(multi=True)),
+        current_user.get_id(),
+        session.get(field),
+        int(time.time()) // window,
+    ]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
 
 
 def page_url(page_endpoint: str, invoice: Invoice, args: dict, anchor: str = "") -> str:

@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -102,3 +103,23 @@ def test_healthz_reports_s3_storage(app, client, s3_storage):
     app.extensions["storage"] = s3_storage
     body = client.get("/healthz").json
     assert body["checks"]["storage"] == {"ok": True, "backend": "s3"}
+
+
+def test_local_check_when_run_concurrently_never_fails(tmp_path):
+    storage = LocalStorage(tmp_path)
+    errors = []
+
+    def check_many():
+        for _ in range(200):
+            try:
+                storage.check()
+            except Exception as exc:  # noqa: BLE001  (any failure is what the test counts)
+                errors.append(exc)
+
+    threads = [threading.Thread(target=check_many) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert list(tmp_path.iterdir()) == []  # every probe file was removed

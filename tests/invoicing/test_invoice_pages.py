@@ -5,6 +5,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from portal.core import audit
 from portal.extensions import db
 from portal.jobs.workers import drain
 from portal.models import Invoice, LineItem
@@ -259,6 +260,7 @@ def test_viewing_invoice_is_audited(app, client, auth, invoice_id):
     auth.login("contact@acme.example")
     client.get(f"/customer/invoices/{invoice_id}")
     with app.app_context():
+        audit.absorb_views()  # a page view joins the chain with the next append
         assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "invoice.viewed")) is not None
 
 
@@ -355,3 +357,67 @@ def test_invoice_page_with_many_employees_shows_ten_subtotals_and_the_rest_on_re
     everyone = client.get(f"/customer/invoices/{invoice_id}?employees=all").get_data(as_text=True)
     assert everyone.split('id="totals"', 1)[1].split("Per partner", 1)[0].count("hx-get=") == 12
     assert "Show all" not in everyone.split('id="totals"', 1)[1].split("</section>", 1)[0]
+
+
+HTMX = {"HX-Request": "true"}
+
+
+def test_lines_fragment_when_asked_again_unchanged_answers_304(client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    first = client.get(f"/customer/invoices/{invoice_id}/lines?sort=amount", headers=HTMX)
+    assert first.status_code == 200 and first.headers["ETag"]
+    again = client.get(
+        f"/customer/invoices/{invoice_id}/lines?sort=amount",
+        headers={**HTMX, "If-None-Match": first.headers["ETag"]},
+    )
+    assert again.status_code == 304
+    assert again.data == b""
+    assert again.headers["ETag"] == first.headers["ETag"]
+
+
+def test_lines_fragment_when_other_view_asked_answers_200(client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    first = client.get(f"/customer/invoices/{invoice_id}/lines?sort=amount", headers=HTMX)
+    other = client.get(
+        f"/customer/invoices/{invoice_id}/lines?sort=date",
+        headers={**HTMX, "If-None-Match": first.headers["ETag"]},
+    )
+    assert other.status_code == 200
+    assert other.headers["ETag"] != first.headers["ETag"]
+
+
+def test_lines_fragment_when_line_disputed_since_answers_200_showing_it(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    first = client.get(f"/customer/invoices/{invoice_id}/lines", headers=HTMX)
+    client.post(
+        f"/customer/invoices/{invoice_id}/lines/{line_id_by_amount(app, 4500)}/dispute",
+        data={"comment": "Not enrolled"},
+        headers=HTMX,
+    )
+    again = client.get(
+        f"/customer/invoices/{invoice_id}/lines", headers={**HTMX, "If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 200
+    assert "Disputed: Not enrolled" in again.data.decode()
+
+
+def test_lines_fragment_when_invoice_approved_since_answers_200(app, client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    first = client.get(f"/customer/invoices/{invoice_id}/lines", headers=HTMX)
+    client.post(f"/customer/invoices/{invoice_id}/approve", data={})
+    assert invoice_status(app, invoice_id) == "approved"
+    again = client.get(
+        f"/customer/invoices/{invoice_id}/lines", headers={**HTMX, "If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 200
+
+
+def test_lines_fragment_when_another_user_sends_the_etag_answers_200(client, auth, invoice_id):
+    auth.login("contact@acme.example")
+    first = client.get(f"/customer/invoices/{invoice_id}/lines", headers=HTMX)
+    auth.logout()
+    auth.login("admin@example.com")
+    again = client.get(
+        f"/admin/invoices/{invoice_id}/lines", headers={**HTMX, "If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 200

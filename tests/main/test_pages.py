@@ -1,6 +1,8 @@
 """Landing pages, role guards, error pages and /healthz."""
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -143,3 +145,19 @@ def test_brand_when_company_logo_set_serves_it_in_the_header(app, client, auth, 
 def test_brand_when_no_company_logo_uses_our_mark(client):
     response = client.get("/brand/logo")
     assert response.status_code == 302 and response.location.endswith("/static/brand.svg")
+
+
+def test_healthz_when_40_probes_run_at_once_all_answer_200(app):
+    """Concurrent probes (a load balancer, a monitor, a deploy) each check storage with their own
+    file: none deletes another's probe, so none answers 503."""
+    barrier = threading.Barrier(8)
+
+    def probe_five() -> list[int]:
+        client = app.test_client()
+        barrier.wait()
+        return [client.get("/healthz").status_code for _ in range(5)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = [code for codes in pool.map(lambda _: probe_five(), range(8)) for code in codes]
+    assert len(statuses) == 40
+    assert [code for code in statuses if code != 200] == []

@@ -223,14 +223,15 @@ def role_kind(role: str) -> tuple[str, str | None]:
 
 
 def snapshot(app: Flask) -> dict[str, list]:
-    """Every row of every table, except what reading a page may write: page-view audit events and
-    session bookkeeping (last seen)."""
+    """Every row of every table, except what reading a page may write: page-view audit events (and
+    the page views waiting to join the chain) and session bookkeeping (last seen)."""
     from portal.core.audit import READ_ONLY_ACTIONS
+    from portal.models import PendingView
 
     state = {}
     with app.app_context():
         for table in db.metadata.sorted_tables:
-            if "session" in table.name:
+            if "session" in table.name or table.name == PendingView.__tablename__:
                 continue
             stmt = select(table)
             if table.name == AuditEvent.__tablename__:
