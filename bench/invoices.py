@@ -458,6 +458,7 @@ def main() -> None:
         f"  chunks: {len(chunks)}; first {first[1]:.2f} s ({first[1] / first[0] * 1e3:.2f} ms/customer), "
         f"last {last[1]:.2f} s ({last[1] / last[0] * 1e3:.2f} ms/customer)"
     )
+    print("  ms/customer by chunk: " + " ".join(f"{t / k * 1e3:.1f}" for k, t in chunks))
     for name, seconds in sorted(result["phases"].items(), key=lambda kv: -kv[1]):
         print(f"  {name:<40} {seconds:8.2f} s  {seconds / n * 1e3:7.3f} ms/customer")
     print(
