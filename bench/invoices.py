@@ -237,6 +237,8 @@ def set_based_reference(url: str) -> dict[str, float]:
 
 def _phase(statement: str) -> str:
     s = " ".join(statement.split())
+    if s.startswith("WITH attached AS (UPDATE line_items"):
+        return "attach + snapshot (UPDATE ... RETURNING into INSERT invoice_lines)"
     if s.startswith("UPDATE line_items"):
         return "attach (UPDATE line_items)"
     if "INSERT INTO invoice_lines" in s and "INSERT INTO invoice_totals" in s:

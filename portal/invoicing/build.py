@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, case, exists, func, select, text, update
+from sqlalchemy import bindparam, case, exists, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -23,7 +23,17 @@ from portal.core import audit
 from portal.extensions import db
 from portal.invoicing.notify import notify_awaiting_approval
 from portal.invoicing.periods import Period, due_period
-from portal.models import Customer, Dispute, DisputeStatus, Invoice, InvoiceRun, InvoiceStatus, LineItem, User
+from portal.models import (
+    Customer,
+    Dispute,
+    DisputeStatus,
+    Invoice,
+    InvoiceLine,
+    InvoiceRun,
+    InvoiceStatus,
+    LineItem,
+    User,
+)
 from portal.models.base import utcnow
 
 
@@ -173,10 +183,13 @@ _DROP_EMPTY = text(
 CHUNK_SIZE = 500
 
 
+def _is_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
 def _insert_ignoring_conflicts(model):
     """INSERT ... ON CONFLICT DO NOTHING in this database's dialect (PostgreSQL or SQLite)."""
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    return (postgresql.insert if _is_postgresql() else sqlite.insert)(model)
 
 
 def build_invoices(
@@ -276,8 +289,9 @@ def build_invoices(
     sums: dict[int, tuple[int, int, int]] = {}
     if created:
         ids = list(created)
-        attached = db.session.execute(
-            update(LineItem)
+        lines = LineItem.__table__
+        attach = (
+            update(lines)
             .where(
                 *_unbilled_lines(period),
                 LineItem.customer_id.in_(todo),
@@ -286,14 +300,29 @@ def build_invoices(
                 LineItem.currency == Invoice.currency,
             )
             .values(invoice_id=Invoice.id)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
+        snapshot_written = _is_postgresql()
+        if snapshot_written:
+            # PostgreSQL: attach and snapshot in one statement, so the snapshot takes the attached
+            # lines from the UPDATE's RETURNING instead of looking each one up again.
+            attached_lines = attach.returning(
+                LineItem.id, LineItem.invoice_id, (LineItem.service_date < Invoice.period_start).label("adj")
+            ).cte("attached")
+            attached = db.session.execute(
+                insert(InvoiceLine).from_select(
+                    ["invoice_id", "line_item_id", "is_adjustment"],
+                    select(attached_lines.c.invoice_id, attached_lines.c.id, attached_lines.c.adj),
+                )
+            ).rowcount
+        else:
+            attached = db.session.execute(attach).rowcount
         if attached < expected_lines:  # another build took lines between our statements
             for (dropped,) in db.session.execute(_DROP_EMPTY, {"ids": ids}):
                 del created[dropped]
             ids = list(created)
         if ids:
-            db.session.execute(_CHUNK_SNAPSHOT, {"ids": ids})
+            if not snapshot_written:
+                db.session.execute(_CHUNK_SNAPSHOT, {"ids": ids})
             db.session.execute(_CHUNK_TOTALS, {"ids": ids})
             sums = {
                 row[0]: tuple(int(v) for v in row[1:])
@@ -301,7 +330,7 @@ def build_invoices(
             }
 
     events = []
-    for invoice_id, (cid, currency, number) in sorted(created.items(), key=lambda kv: kv[1][2]):
+    for invoice_id, (cid, currency, number) in sorted(created.items()):
         total, lines, adjustments = sums[invoice_id]
         results[cid].created.append(number)
         events.append(
@@ -354,7 +383,7 @@ def build_invoices(
         .execution_options(synchronize_session=False)
     )
     audit.record_many(events, actor=actor)
-    notify = sorted(created.items(), key=lambda kv: kv[1][2])
+    notify = sorted(created.items())
     jobs.enqueue_many(
         notify_awaiting_approval,
         [(invoice_id,) for invoice_id, _ in notify],
