@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, case, exists, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from portal import jobs
 from portal.core import audit
@@ -395,11 +395,11 @@ def build_invoices(
 def build_chunk(
     customer_ids: list[int], period_key: str, actor_id: int | None = None, force: bool = False
 ) -> list[dict]:
-    """The build job of a chunk of customers: one transaction, retried once if it fails.
+    """The build job of a chunk of customers: one transaction, built again at once if it lost a race.
 
     A chunk that fails (a deadlock or a unique key with a concurrent build) rolls back alone and is
-    built again, which creates only what is still missing; a second failure is raised, so the job
-    is retried later and the other chunks are untouched.
+    built again, which creates only what is still missing; any other failure, or a second one, is
+    raised, so the job is retried later (RQ's retry) and the other chunks are untouched.
     """
     period = Period.parse(period_key)
     for attempt in (1, 2):
@@ -407,13 +407,19 @@ def build_chunk(
         try:
             results = build_invoices(customer_ids, period, actor=actor, force=force)
             db.session.commit()
-        except (IntegrityError, OperationalError):
+        except DBAPIError as exc:
+            if not _lost_to_concurrent_build(exc) or attempt == 2:
+                raise  # e.g. the database went away: the job's own retry builds the chunk later
             db.session.rollback()
-            if attempt == 2:
-                raise
             continue
         return [r.as_dict() for r in results]
     raise AssertionError("unreachable")
+
+
+def _lost_to_concurrent_build(exc: DBAPIError) -> bool:
+    """A unique key, a deadlock or a serialization failure: building again settles it at once."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return isinstance(exc, IntegrityError) or sqlstate in ("40P01", "40001")
 
 
 def build_due(period_key: str, customer_ids: list[int]) -> list[dict]:
