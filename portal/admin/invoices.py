@@ -15,7 +15,7 @@ from portal import jobs
 from portal.admin import bp
 from portal.extensions import db
 from portal.invoicing import disputes, lifecycle, queries
-from portal.invoicing.build import run_period
+from portal.invoicing.build import build_due, run_period
 from portal.invoicing.periods import Period
 from portal.models import (
     Customer,
@@ -85,7 +85,8 @@ def _render_invoices(form: GenerateForm):
     )
 
 
-RUN_JOB = f"{run_period.__module__}.{run_period.__qualname__}"
+# "Generate now" jobs and the hourly run's chunk jobs, which the runs section follows alike.
+RUN_JOBS = [f"{f.__module__}.{f.__qualname__}" for f in (run_period, build_due)]
 
 
 def _runs_context() -> dict:
@@ -97,7 +98,7 @@ def _runs_context() -> dict:
     open_jobs = db.session.scalars(
         select(JobRecord)
         .where(
-            JobRecord.func == RUN_JOB,
+            JobRecord.func.in_(RUN_JOBS),
             JobRecord.status != JobStatus.DONE,
             JobRecord.created_at >= utcnow() - timedelta(days=1),
         )

@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.invoicing.build import due_customers, run_period
+from portal.invoicing.build import build_in_chunks, due_customers, run_period
 from portal.invoicing.periods import Period
 from portal.models import Customer
 
@@ -23,7 +23,14 @@ invoices_cli = AppGroup("invoices", help="Monthly invoices.")
 def invoices_run_due(on_date):
     """Build the previous month's invoices of every customer whose invoice day has come; print them."""
     due = due_customers(today=on_date.date() if on_date else None)
-    results = [run_period(customer.id, period.key) for customer, period in due]
+    by_period: dict[str, list[int]] = {}
+    for customer, period in due:
+        by_period.setdefault(period.key, []).append(customer.id)
+    results = [
+        result
+        for period_key, customer_ids in sorted(by_period.items())
+        for result in build_in_chunks(customer_ids, period_key)
+    ]
     click.echo(json.dumps({"due": len(due), "runs": results}, indent=2))
 
 

@@ -1,10 +1,12 @@
-"""Building invoices: attach a customer's unbilled lines to one invoice per currency, set-based.
+"""Building invoices: attach customers' unbilled lines to one invoice per currency, set-based.
 
-Lines are attached by one UPDATE per invoice that only touches lines not attached yet, so a line can
-never sit on two invoices; totals come from SQL aggregation and are stored with the invoice. Running
-a build twice, or on two workers at once, creates nothing twice: the database holds one invoice per
-(customer, period, currency, revision) and one run per (customer, period).
-"""
+A build covers a chunk of customers (the hourly run's chunks of CHUNK_SIZE, or one customer for
+"generate now") in one transaction of a few statements, whatever its size: the invoices from one
+multi-row INSERT, one UPDATE attaching every line (only lines not attached yet, so a line can never
+sit on two invoices), one snapshot INSERT, totals by GROUP BY, the audit events in one chained
+INSERT and the notification jobs in one. Running a build twice, or on two workers at once, creates
+nothing twice: the database holds one invoice per (customer, period, currency, revision) and one run
+per (customer, period), and a chunk that fails rolls back alone and is built again."""
 
 from __future__ import annotations
 
@@ -12,15 +14,26 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, exists, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, case, exists, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from portal import jobs
 from portal.core import audit
 from portal.extensions import db
 from portal.invoicing.notify import notify_awaiting_approval
 from portal.invoicing.periods import Period, due_period
-from portal.models import Customer, Dispute, DisputeStatus, Invoice, InvoiceRun, InvoiceStatus, LineItem, User
+from portal.models import (
+    Customer,
+    Dispute,
+    DisputeStatus,
+    Invoice,
+    InvoiceLine,
+    InvoiceRun,
+    InvoiceStatus,
+    LineItem,
+    User,
+)
 from portal.models.base import utcnow
 
 
@@ -45,9 +58,8 @@ def not_under_open_dispute():
     return ~exists().where(Dispute.line_item_id == LineItem.id, Dispute.status == DisputeStatus.OPEN)
 
 
-def _unbilled(customer_id: int, period: Period):
+def _unbilled_lines(period: Period):
     return (
-        LineItem.customer_id == customer_id,
         LineItem.invoice_id.is_(None),
         LineItem.rejected_at.is_(None),
         LineItem.service_date <= period.end,
@@ -125,141 +137,322 @@ def base_number(number: str) -> str:
     return _SUFFIXES.sub("", number, count=1)
 
 
-def build_invoices(customer: Customer, period: Period, *, actor: User | None = None) -> BuildResult:
-    """Create the customer's invoices for `period` (one per currency) from its unbilled lines.
+# The build of a chunk: set-based statements over every new invoice of the chunk at once, each
+# reading lines by (customer_id, invoice_id) like the statements above.
+_CHUNK_SNAPSHOT = text(
+    "INSERT INTO invoice_lines (invoice_id, line_item_id, is_adjustment)"
+    " SELECT i.id, li.id, (li.service_date < i.period_start) FROM invoices i"
+    " JOIN line_items li ON li.customer_id = i.customer_id AND li.invoice_id = i.id"
+    " WHERE i.id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
+_CHUNK_TOTALS = text(
+    "INSERT INTO invoice_totals (invoice_id, dimension, key, label, amount_minor, line_count)"
+    " SELECT i.id, 'employee', CAST(e.id AS VARCHAR(64)), e.name || ' (' || e.external_id || ')',"
+    " SUM(li.amount_minor), COUNT(*) FROM invoices i"
+    " JOIN line_items li ON li.customer_id = i.customer_id AND li.invoice_id = i.id"
+    " JOIN employees e ON e.id = li.employee_id"
+    " WHERE i.id IN :ids GROUP BY i.id, e.id, e.name, e.external_id"
+    " UNION ALL"
+    " SELECT i.id, 'partner', CAST(p.id AS VARCHAR(64)), p.name, SUM(li.amount_minor), COUNT(*)"
+    " FROM invoices i JOIN line_items li ON li.customer_id = i.customer_id AND li.invoice_id = i.id"
+    " JOIN partners p ON p.id = li.partner_id WHERE i.id IN :ids GROUP BY i.id, p.id, p.name"
+    " UNION ALL"
+    " SELECT i.id, 'expense_type', li.expense_type, li.expense_type, SUM(li.amount_minor), COUNT(*)"
+    " FROM invoices i JOIN line_items li ON li.customer_id = i.customer_id AND li.invoice_id = i.id"
+    " WHERE i.id IN :ids GROUP BY i.id, li.expense_type"
+).bindparams(bindparam("ids", expanding=True))
+_CHUNK_SUMS = text(
+    "UPDATE invoices SET total_minor = s.total, line_count = s.lines, adjustment_minor = s.adj,"
+    " adjustment_count = s.adj_lines, employee_count = s.employees, partner_count = s.partners"
+    " FROM (SELECT i.id AS invoice_id, SUM(li.amount_minor) AS total, COUNT(*) AS lines,"
+    " SUM(CASE WHEN li.service_date < i.period_start THEN li.amount_minor ELSE 0 END) AS adj,"
+    " SUM(CASE WHEN li.service_date < i.period_start THEN 1 ELSE 0 END) AS adj_lines,"
+    " COUNT(DISTINCT li.employee_id) AS employees, COUNT(DISTINCT li.partner_id) AS partners"
+    " FROM invoices i JOIN line_items li ON li.customer_id = i.customer_id AND li.invoice_id = i.id"
+    " WHERE i.id IN :ids GROUP BY i.id) s"
+    " WHERE invoices.id = s.invoice_id"
+    " RETURNING invoices.id, invoices.total_minor, invoices.line_count, invoices.adjustment_count"
+).bindparams(bindparam("ids", expanding=True))
+_DROP_EMPTY = text(
+    "DELETE FROM invoices WHERE id IN :ids AND NOT EXISTS (SELECT 1 FROM line_items li"
+    " WHERE li.customer_id = invoices.customer_id AND li.invoice_id = invoices.id) RETURNING id"
+).bindparams(bindparam("ids", expanding=True))
 
-    Lines dated before the period (late arrivals) are included as prior-period adjustments; lines
-    dated after it wait. A currency already invoiced for the period is left alone: its late lines go
-    onto the next period's invoice. The caller commits.
+# Customers per chunk of the hourly run: one transaction each, so a failure loses one chunk's work
+# and locks stay short, while each statement still covers thousands of lines.
+CHUNK_SIZE = 500
+
+
+def _is_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _insert_ignoring_conflicts(model):
+    """INSERT ... ON CONFLICT DO NOTHING in this database's dialect (PostgreSQL or SQLite)."""
+    return (postgresql.insert if _is_postgresql() else sqlite.insert)(model)
+
+
+def build_invoices(
+    customer_ids: list[int], period: Period, *, actor: User | None = None, force: bool = False
+) -> list[BuildResult]:
+    """Build `period` for a chunk of customers in the current transaction; the caller commits.
+
+    Per customer: record its run once (a run already recorded is left alone unless `force`), then
+    create one invoice per currency of its unbilled lines. Lines dated before the period (late
+    arrivals) are included as prior-period adjustments; lines dated after it wait. A currency
+    already invoiced for the period is left alone: its late lines go onto the next period's invoice.
+    Every step is one statement for the whole chunk; the unique keys of runs and invoices decide
+    between concurrent builds (the loser's INSERT does nothing), and lines are attached only while
+    unattached, so a line can never sit on two invoices.
     """
-    result = BuildResult(customer.code, period.key)
-    currencies = db.session.scalars(
-        select(LineItem.currency)
-        .where(*_unbilled(customer.id, period))
-        .distinct()
-        .order_by(LineItem.currency)
-    ).all()
-    if not currencies:
-        result.message = f"no unbilled line items up to {period.end.isoformat()}: no invoice"
-        return result
-    invoiced = db.session.execute(
-        select(Invoice.currency, Invoice.revision).where(
-            Invoice.customer_id == customer.id, Invoice.period_start == period.start
+    now = utcnow()
+    codes = dict(
+        db.session.execute(select(Customer.id, Customer.code).where(Customer.id.in_(customer_ids)))
+        .tuples()
+        .all()
+    )
+    order = [cid for cid in dict.fromkeys(customer_ids) if cid in codes]
+    results = {cid: BuildResult(codes[cid], period.key) for cid in order}
+    if not order:
+        return []
+    claimed = set(
+        db.session.scalars(
+            _insert_ignoring_conflicts(InvoiceRun)
+            .values(
+                [
+                    {"customer_id": cid, "period_start": period.start, "ran_at": now, "message": ""}
+                    for cid in order
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["customer_id", "period_start"])
+            .returning(InvoiceRun.customer_id)
         )
+    )
+    todo = order if force else [cid for cid in order if cid in claimed]
+    for cid in order:
+        if cid not in todo:
+            results[cid].message = "already run"
+    if not todo:
+        return [results[cid] for cid in order]
+
+    unbilled = db.session.execute(
+        select(LineItem.customer_id, LineItem.currency, func.count())
+        .where(*_unbilled_lines(period), LineItem.customer_id.in_(todo))
+        .group_by(LineItem.customer_id, LineItem.currency)
+        .order_by(LineItem.customer_id, LineItem.currency)
     ).all()
-    existing = {currency for currency, _ in invoiced}
-    sequence = sum(1 for _, revision in invoiced if revision == 1)
-    skipped = []
-    for currency in currencies:
-        if currency in existing:
-            skipped.append(currency)
-            continue
-        sequence += 1
-        invoice = Invoice(
-            number=invoice_number(customer, period, sequence),
-            customer_id=customer.id,
-            period_start=period.start,
-            period_end=period.end,
-            currency=currency,
-            revision=1,
-            status=InvoiceStatus.PENDING_APPROVAL,
-            created_by_id=actor.id if actor else None,
+    invoiced: dict[int, list[tuple[str, int]]] = {}
+    for cid, currency, revision in db.session.execute(
+        select(Invoice.customer_id, Invoice.currency, Invoice.revision).where(
+            Invoice.customer_id.in_(todo), Invoice.period_start == period.start
         )
-        db.session.add(invoice)
-        db.session.flush()
-        attached = db.session.execute(
-            update(LineItem)
-            .where(*_unbilled(customer.id, period), LineItem.currency == currency)
-            .values(invoice_id=invoice.id)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if not attached:  # another build took the lines between our two statements
-            db.session.execute(delete(Invoice).where(Invoice.id == invoice.id))
+    ):
+        invoiced.setdefault(cid, []).append((currency, revision))
+    sequences = {cid: sum(1 for _, revision in rows if revision == 1) for cid, rows in invoiced.items()}
+    skipped: dict[int, list[str]] = {}
+    new_rows, expected_lines = [], 0
+    for cid, currency, count in unbilled:
+        if any(currency == c for c, _ in invoiced.get(cid, ())):
+            skipped.setdefault(cid, []).append(currency)
             continue
-        store_totals(invoice)
-        audit.record(
-            "invoice.generated",
-            subject=invoice,
-            actor=actor,
-            details={
-                "number": invoice.number,
-                "period": period.key,
+        sequences[cid] = sequences.get(cid, 0) + 1
+        expected_lines += count
+        new_rows.append(
+            {
+                "number": with_suffixes(f"{codes[cid]}-{period.key}-{sequences[cid]}"),
+                "customer_id": cid,
+                "period_start": period.start,
+                "period_end": period.end,
                 "currency": currency,
-                "total_minor": invoice.total_minor,
-                "lines": invoice.line_count,
-                "adjustments": invoice.adjustment_count,
-                "credit_note": invoice.is_credit_note,
-            },
+                "revision": 1,
+                "supplement": 0,
+                "status": InvoiceStatus.PENDING_APPROVAL.value,
+                "total_minor": 0,
+                "line_count": 0,
+                "adjustment_minor": 0,
+                "adjustment_count": 0,
+                "employee_count": 0,
+                "partner_count": 0,
+                "created_at": now,
+                "created_by_id": actor.id if actor else None,
+            }
         )
-        jobs.enqueue(notify_awaiting_approval, invoice.id, description=f"Notify {invoice.number}")
-        result.created.append(invoice.number)
-    parts = []
-    if result.created:
-        parts.append(f"created {', '.join(result.created)}")
-    if skipped:
-        parts.append(
-            f"{', '.join(skipped)} already invoiced for {period.key}; later lines wait for the next period"
+    created: dict[int, tuple[int, str, str]] = {}  # invoice id -> (customer id, currency, number)
+    if new_rows:
+        for invoice_id, cid, currency, number in db.session.execute(
+            _insert_ignoring_conflicts(Invoice.__table__)
+            .values(new_rows)
+            .on_conflict_do_nothing()  # a concurrent build made it first: its invoice stands
+            .returning(Invoice.id, Invoice.customer_id, Invoice.currency, Invoice.number)
+        ):
+            created[invoice_id] = (cid, currency, number)
+    sums: dict[int, tuple[int, int, int]] = {}
+    if created:
+        ids = list(created)
+        lines = LineItem.__table__
+        attach = (
+            update(lines)
+            .where(
+                *_unbilled_lines(period),
+                LineItem.customer_id.in_(todo),
+                Invoice.id.in_(ids),
+                LineItem.customer_id == Invoice.customer_id,
+                LineItem.currency == Invoice.currency,
+            )
+            .values(invoice_id=Invoice.id)
         )
-    result.message = "; ".join(parts) or "nothing to invoice"
-    return result
+        snapshot_written = _is_postgresql()
+        if snapshot_written:
+            # PostgreSQL: attach and snapshot in one statement, so the snapshot takes the attached
+            # lines from the UPDATE's RETURNING instead of looking each one up again.
+            attached_lines = attach.returning(
+                LineItem.id, LineItem.invoice_id, (LineItem.service_date < Invoice.period_start).label("adj")
+            ).cte("attached")
+            attached = db.session.execute(
+                insert(InvoiceLine).from_select(
+                    ["invoice_id", "line_item_id", "is_adjustment"],
+                    select(attached_lines.c.invoice_id, attached_lines.c.id, attached_lines.c.adj),
+                )
+            ).rowcount
+        else:
+            attached = db.session.execute(attach).rowcount
+        if attached < expected_lines:  # another build took lines between our statements
+            for (dropped,) in db.session.execute(_DROP_EMPTY, {"ids": ids}):
+                del created[dropped]
+            ids = list(created)
+        if ids:
+            if not snapshot_written:
+                db.session.execute(_CHUNK_SNAPSHOT, {"ids": ids})
+            db.session.execute(_CHUNK_TOTALS, {"ids": ids})
+            sums = {
+                row[0]: tuple(int(v) for v in row[1:])
+                for row in db.session.execute(_CHUNK_SUMS, {"ids": ids})
+            }
+
+    events = []
+    for invoice_id, (cid, currency, number) in sorted(created.items()):
+        total, lines, adjustments = sums[invoice_id]
+        results[cid].created.append(number)
+        events.append(
+            {
+                "action": "invoice.generated",
+                "subject_type": "Invoice",
+                "subject_id": invoice_id,
+                "customer_id": cid,
+                "details": {
+                    "number": number,
+                    "period": period.key,
+                    "currency": currency,
+                    "total_minor": total,
+                    "lines": lines,
+                    "adjustments": adjustments,
+                    "credit_note": total < 0,
+                },
+            }
+        )
+    for cid in todo:
+        result = results[cid]
+        parts = []
+        if result.created:
+            parts.append(f"created {', '.join(result.created)}")
+        if cid in skipped:
+            parts.append(
+                f"{', '.join(skipped[cid])} already invoiced for {period.key}; "
+                "later lines wait for the next period"
+            )
+        if not parts and not any(c == cid for c, _, _ in unbilled):
+            result.message = f"no unbilled line items up to {period.end.isoformat()}: no invoice"
+        else:
+            result.message = "; ".join(parts) or "nothing to invoice"
+        events.append(
+            {
+                "action": "invoice.run",
+                "subject_type": "Customer",
+                "subject_id": cid,
+                "customer_id": cid,
+                "details": result.as_dict(),
+            }
+        )
+    db.session.execute(
+        update(InvoiceRun)
+        .where(InvoiceRun.customer_id.in_(todo), InvoiceRun.period_start == period.start)
+        .values(
+            ran_at=now,
+            message=case({cid: results[cid].message[:500] for cid in todo}, value=InvoiceRun.customer_id),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    audit.record_many(events, actor=actor)
+    notify = sorted(created.items())
+    jobs.enqueue_many(
+        notify_awaiting_approval,
+        [(invoice_id,) for invoice_id, _ in notify],
+        descriptions=[f"Notify {number}" for _, (_, _, number) in notify],
+    )
+    return [results[cid] for cid in order]
+
+
+def build_chunk(
+    customer_ids: list[int], period_key: str, actor_id: int | None = None, force: bool = False
+) -> list[dict]:
+    """The build job of a chunk of customers: one transaction, built again at once if it lost a race.
+
+    A chunk that fails (a deadlock or a unique key with a concurrent build) rolls back alone and is
+    built again, which creates only what is still missing; any other failure, or a second one, is
+    raised, so the job is retried later (RQ's retry) and the other chunks are untouched.
+    """
+    period = Period.parse(period_key)
+    for attempt in (1, 2):
+        actor = db.session.get(User, actor_id) if actor_id else None
+        try:
+            results = build_invoices(customer_ids, period, actor=actor, force=force)
+            db.session.commit()
+        except DBAPIError as exc:
+            if not _lost_to_concurrent_build(exc) or attempt == 2:
+                raise  # e.g. the database went away: the job's own retry builds the chunk later
+            db.session.rollback()
+            continue
+        return [r.as_dict() for r in results]
+    raise AssertionError("unreachable")
+
+
+def _lost_to_concurrent_build(exc: DBAPIError) -> bool:
+    """A unique key, a deadlock or a serialization failure: building again settles it at once."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return isinstance(exc, IntegrityError) or sqlstate in ("40P01", "40001")
+
+
+def build_due(period_key: str, customer_ids: list[int]) -> list[dict]:
+    """The scheduler's build job for one chunk of due customers (a period not run yet is built)."""
+    return build_chunk(customer_ids, period_key)
+
+
+def build_in_chunks(
+    customer_ids: list[int],
+    period_key: str,
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    force: bool = False,
+    on_chunk=None,
+) -> list[dict]:
+    """Build `period_key` for many customers now, chunk after chunk (the CLI's and the benchmark's)."""
+    results = []
+    for i in range(0, len(customer_ids), chunk_size):
+        chunk = customer_ids[i : i + chunk_size]
+        results.extend(build_chunk(chunk, period_key, force=force))
+        if on_chunk is not None:
+            on_chunk(chunk)
+    return results
 
 
 def run_period(customer_id: int, period_key: str, actor_id: int | None = None, force: bool = False) -> dict:
-    """The build job: record the run for (customer, period) once, then build; idempotent.
+    """The build job of one customer ("generate now", the CLI): a chunk of one; idempotent.
 
     Without `force` (the scheduler), a period already run is left alone. With `force` (an admin's
     "generate now" or the CLI), the build runs again, which creates only what is missing.
     """
-    customer = db.session.get(Customer, customer_id)
-    period = Period.parse(period_key)
-    actor = db.session.get(User, actor_id) if actor_id else None
-    run = db.session.scalar(
-        select(InvoiceRun).where(
-            InvoiceRun.customer_id == customer.id, InvoiceRun.period_start == period.start
-        )
-    )
-    if run is not None and not force:
-        return {"customer": customer.code, "period": period.key, "created": [], "message": "already run"}
-    if run is None:
-        try:
-            with db.session.begin_nested():
-                run = InvoiceRun(customer_id=customer.id, period_start=period.start)
-                db.session.add(run)
-        except IntegrityError:  # a concurrent run of the same period won
-            if not force:
-                return {
-                    "customer": customer.code,
-                    "period": period.key,
-                    "created": [],
-                    "message": "already run",
-                }
-            run = db.session.scalar(
-                select(InvoiceRun).where(
-                    InvoiceRun.customer_id == customer.id, InvoiceRun.period_start == period.start
-                )
-            )
-    try:
-        result = build_invoices(customer, period, actor=actor)
-    except IntegrityError:
-        db.session.rollback()
-        return {
-            "customer": customer.code,
-            "period": period.key,
-            "created": [],
-            "message": "built concurrently",
-        }
-    run.ran_at = utcnow()
-    run.message = result.message[:500]
-    audit.record(
-        "invoice.run",
-        subject=customer,
-        subject_type="Customer",
-        customer_id=customer.id,
-        actor=actor,
-        details=result.as_dict(),
-    )
-    db.session.commit()
-    return result.as_dict()
+    (result,) = build_chunk([customer_id], period_key, actor_id, force)
+    return result
 
 
 def due_customers(
@@ -291,15 +484,21 @@ def due_customers(
 
 
 def enqueue_due(*, now: dt.datetime | None = None) -> int:
-    """The scheduler's job: enqueue one build per due customer; return how many."""
+    """The scheduler's job: enqueue the due customers' builds, a job per chunk; return how many customers."""
     due = due_customers(now=now)
+    by_period: dict[str, list[Customer]] = {}
     for customer, period in due:
-        jobs.enqueue(
-            run_period,
-            customer.id,
-            period.key,
-            queue="invoices",
-            description=f"Invoice {customer.code} {period.key}",
-        )
+        by_period.setdefault(period.key, []).append(customer)
+    for period_key, customers in sorted(by_period.items()):
+        for i in range(0, len(customers), CHUNK_SIZE):
+            chunk = customers[i : i + CHUNK_SIZE]
+            jobs.enqueue(
+                build_due,
+                period_key,
+                [c.id for c in chunk],
+                queue="invoices",
+                description=f"Invoices {period_key}: {chunk[0].code}"
+                + (f" … {chunk[-1].code} ({len(chunk)} customers)" if len(chunk) > 1 else ""),
+            )
     db.session.commit()
     return len(due)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 import fakeredis
 import redis
 from flask import current_app
 from rq import Queue, Retry
-from sqlalchemy import event, select, update
+from sqlalchemy import event, insert, select, update
 
 from portal.extensions import db
 from portal.jobs.runner import resolve, run_job
@@ -80,6 +81,39 @@ def enqueue(
     return record
 
 
+def enqueue_many(
+    func, args_list: list[tuple], *, queue: str = "default", descriptions: list[str] | None = None
+) -> list[str]:
+    """`enqueue` for many calls of one function (a batch's notifications): one multi-row INSERT of
+    the records, handed to RQ together after the commit. Returns the records' ids."""
+    if not args_list:
+        return []
+    path = func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    resolve(path)
+    now = utcnow()
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "func": path,
+            "args": list(args),
+            "queue": queue,
+            "description": (descriptions[i] if descriptions else path)[:200],
+            "status": JobStatus.PENDING,
+            "attempts": 0,
+            "max_attempts": 3,
+            "progress": {},
+            "created_at": now,
+        }
+        for i, args in enumerate(args_list)
+    ]
+    db.session.execute(insert(JobRecord), rows)
+    ids = [row["id"] for row in rows]
+    db.session.info.setdefault("portal_jobs_to_push", []).extend(ids)
+    return ids
+
+
 @event.listens_for(db.session, "after_commit")
 def _push_after_commit(session) -> None:
     # A savepoint ending (begin_nested) fires this too; only the outer commit makes jobs visible.
@@ -119,16 +153,17 @@ def push(ids: list[str]) -> list[str]:
                 JobRecord.attempts,
             ).where(JobRecord.id.in_(ids))
         ).all()
+    by_queue: dict[str, list] = {}
     for job_id, queue_name, max_attempts, description, intervals, attempts in rows:
-        try:
-            # A job the sweeper pushes again after some tries (its scheduled retry was lost with
-            # Redis) keeps the rest of its schedule and of its tries, not a fresh set: a webhook's
-            # back-off still spans its days, and it is not tried max_attempts times over again.
-            done = attempts or 0
-            retries = max(max_attempts - done - 1, 0)
-            schedule = intervals or RETRY_INTERVALS
-            intervals = schedule[done:] or schedule[-1:]
-            get_queue(queue_name).enqueue_call(
+        # A job the sweeper pushes again after some tries (its scheduled retry was lost with
+        # Redis) keeps the rest of its schedule and of its tries, not a fresh set: a webhook's
+        # back-off still spans its days, and it is not tried max_attempts times over again.
+        done = attempts or 0
+        retries = max(max_attempts - done - 1, 0)
+        schedule = intervals or RETRY_INTERVALS
+        intervals = schedule[done:] or schedule[-1:]
+        by_queue.setdefault(queue_name, []).append(
+            Queue.prepare_data(
                 run_job,
                 args=(job_id,),
                 job_id=job_id,
@@ -137,10 +172,15 @@ def push(ids: list[str]) -> list[str]:
                 retry=Retry(max=retries, interval=intervals[:retries]) if retries else None,
                 failure_ttl=7 * 24 * 3600,
             )
+        )
+    # One pipelined round trip per queue, however many jobs a batch recorded.
+    for queue_name, datas in by_queue.items():
+        try:
+            get_queue(queue_name).enqueue_many(datas)
         except redis.RedisError as exc:
-            log.warning("queue unreachable, job %s stays pending for the sweeper: %s", job_id, exc)
+            log.warning("queue unreachable, %d job(s) stay pending for the sweeper: %s", len(datas), exc)
             continue
-        pushed.append(job_id)
+        pushed.extend(d.job_id for d in datas)
     if pushed:
         with db.engine.begin() as conn:
             conn.execute(

@@ -204,6 +204,37 @@ def absorb_pending_views(session: Session) -> None:
     _take_chain_lock(session)
 
 
+def _chain_head(session: Session) -> tuple[int, str]:
+    """Take the chain's lock, then read the last event's seq and hash (the genesis if none)."""
+    _take_chain_lock(session)
+    with session.no_autoflush:
+        last = session.execute(
+            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+        ).first()
+    return (last.seq, last.hash) if last else (0, GENESIS_HASH)
+
+
+def append_rows(session: Session, rows: list[dict]) -> None:
+    """Chain and insert many events at once: one lock, one read of the head, one multi-row INSERT.
+
+    `rows` hold the event columns (without seq and hashes); they are completed in place. Events
+    still pending in the session are flushed first, so they keep their place before these.
+    """
+    if not rows:
+        return
+    session.flush()
+    seq, prev_hash = _chain_head(session)
+    now = utcnow()
+    for row in rows:
+        seq += 1
+        # Hash what the database will hand back: UTC, microseconds, JSON-normalized details.
+        row["occurred_at"] = (row.get("occurred_at") or now).astimezone(UTC)
+        row["details"] = json.loads(json.dumps(row.get("details") or {}))
+        row["seq"], row["prev_hash"] = seq, prev_hash
+        row["hash"] = prev_hash = event_hash(row)
+    session.execute(AuditEvent.__table__.insert(), rows)
+
+
 @event.listens_for(Session, "before_flush")
 def _chain_new_events(session: Session, flush_context, instances) -> None:
     """Give the events about to be inserted their seq, prev_hash and hash, in creation order."""
@@ -211,12 +242,7 @@ def _chain_new_events(session: Session, flush_context, instances) -> None:
     if not new:
         return
     new.sort(key=lambda e: getattr(e, "_chain_order", 0))
-    _take_chain_lock(session)
-    with session.no_autoflush:
-        last = session.execute(
-            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-        ).first()
-    seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS_HASH)
+    seq, prev_hash = _chain_head(session)
     for e in new:
         seq += 1
         if e.occurred_at is None:
@@ -250,4 +276,12 @@ class AuditAnchor(db.Model):
         return f"<AuditAnchor {self.id} seq={self.head_seq} count={self.event_count}>"
 
 
-__all__ = ["AuditAnchor", "AuditEvent", "GENESIS_HASH", "canonical", "event_hash", "event_fields"]
+__all__ = [
+    "AuditAnchor",
+    "AuditEvent",
+    "GENESIS_HASH",
+    "append_rows",
+    "canonical",
+    "event_hash",
+    "event_fields",
+]

@@ -7,8 +7,10 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from portal.core import audit
+from portal.core.audit_chain import verify_chain
 from portal.extensions import db
-from portal.invoicing.build import due_customers, enqueue_due, run_period
+from portal.invoicing.build import build_due, due_customers, enqueue_due, run_period
 from portal.models import (
     AuditEvent,
     Customer,
@@ -166,10 +168,47 @@ def test_due_customers_skips_period_already_run(app, billing):
         assert [c.code for c, _ in due] == ["ACME"]
 
 
-def test_enqueue_due_records_one_build_job_per_due_customer(app, billing):
+def test_enqueue_due_records_build_jobs_covering_each_due_customer_once(app, billing):
     with app.app_context():
         assert enqueue_due(now=dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)) == 2
-        assert db.session.scalar(select(func.count(JobRecord.id)).where(JobRecord.queue == "invoices")) == 2
+        records = db.session.scalars(select(JobRecord).where(JobRecord.queue == "invoices")).all()
+        covered = [cid for record in records for cid in record.args[1]]
+        codes = db.session.scalars(select(Customer.code).where(Customer.id.in_(covered))).all()
+        assert len(covered) == 2 and sorted(codes) == ["ACME", "GLOBEX"]
+
+
+def test_build_due_chunk_builds_every_customer_in_one_go(app, billing):
+    billing.add(100, "2026-10-03")
+    billing.add(200, "2026-10-04", currency="EUR")
+    with app.app_context():
+        ids = db.session.scalars(select(Customer.id).order_by(Customer.code)).all()
+        results = build_due("2026-10", ids)
+        assert [r["created"] for r in results] == [["ACME-2026-10-1", "ACME-2026-10-2"], []]
+        assert db.session.scalar(select(func.count(InvoiceRun.id))) == 2
+        assert db.session.scalar(select(func.count(InvoiceLine.id))) == 2
+        generated = db.session.scalar(
+            select(func.count(AuditEvent.id)).where(AuditEvent.action == "invoice.generated")
+        )
+        assert generated == 2
+
+
+def test_build_due_chunk_keeps_audit_chain_valid(app, billing):
+    billing.add(100, "2026-10-03")
+    billing.add(300, "2026-10-05", customer="GLOBEX")
+    with app.app_context():
+        audit.record("test.before")  # an event pending in the session keeps its place
+        ids = db.session.scalars(select(Customer.id).order_by(Customer.code)).all()
+        build_due("2026-10", ids)
+        ok, _, first_bad = verify_chain()
+        assert ok and first_bad is None
+        actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+        assert actions[-5:] == [
+            "test.before",
+            "invoice.generated",
+            "invoice.generated",
+            "invoice.run",
+            "invoice.run",
+        ]
 
 
 def test_cli_build_prints_created_invoice(app, billing, runner):
