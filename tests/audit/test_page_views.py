@@ -26,9 +26,9 @@ def _count(model, **where):
     return db.session.scalar(select(func.count()).select_from(model).filter_by(**where))
 
 
+# PostgreSQL only: SQLite has one writer at a time whatever the lock; the chain lock is PostgreSQL's.
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_invoice_view_when_chain_lock_held_elsewhere_answers_without_waiting(app, invoice_id, backend):
-    if backend != "postgresql":
-        pytest.skip("SQLite has one writer at a time whatever the lock; the chain lock is PostgreSQL's")
     contact = app.test_client()  # its own client: it is used from another thread below
     contact.post("/login", data={"email": "contact@acme.example", "password": PASSWORD})
     holder = create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool).connect()
