@@ -8,6 +8,7 @@ themselves: their spaces are non-breaking, so a table cell shows "Nov 1, 2026", 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -37,9 +38,20 @@ def _glued(text: str) -> str:
     return text.replace(" ", _NBSP)
 
 
+# A page formats the same few amounts and dates many times (a lines table repeats them row after
+# row) and Babel takes tens of microseconds a call: remember the texts, a bounded number of them.
+_CACHE_SIZE = 8192
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def money(amount_minor: int | None, currency: str | None, locale: str = DEFAULT_LOCALE) -> str:
     """1234, "USD" -> "$12.34" (en_US), "12,34 $" (fr_FR); "" when there is no amount."""
     return format_money(amount_minor, currency, locale)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _date_text(value: dt.date, locale: str, fmt: str) -> str:
+    return _glued(babel_date(value, format=fmt, locale=locale))
 
 
 def number(value: int | None, locale: str = DEFAULT_LOCALE) -> str:
@@ -58,7 +70,7 @@ def date(
         return ""
     if isinstance(value, dt.datetime):
         value = value.astimezone(ZoneInfo(tz)).date()
-    return _glued(babel_date(value, format=fmt, locale=locale))
+    return _date_text(value, locale, fmt)
 
 
 def datetime(
