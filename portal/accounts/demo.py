@@ -29,6 +29,16 @@ CUSTOMERS = [
     ("GLOBEX", "Globex Inc.", "corporation", "America/Los_Angeles", 5),
     ("INITECH", "Initech Nonprofit Fund", "nonprofit", "Europe/London", 10),
 ]
+# What the demo prints on its invoices: each customer's billing address, terms and formats.
+BILLING = {
+    "ACME": (
+        "Acme Corporation\nAttn: Accounts Payable\n100 Main Street, Suite 400\nNew York, NY 10001",
+        30,
+        "en_US",
+    ),
+    "GLOBEX": ("Globex Inc.\nFinance Department\n2 Market Street\nSan Francisco, CA 94105", 45, "en_US"),
+    "INITECH": ("Initech Nonprofit Fund\n10 Charity Lane\nLondon EC1A 1BB\nUnited Kingdom", 14, "en_GB"),
+}
 FIRST = ["Ada", "Grace", "Alan", "Katherine", "Edsger", "Barbara", "Donald", "Frances", "Linus", "Margaret"]
 LAST = [
     "Lovelace",
@@ -133,7 +143,17 @@ def load_demo() -> list[tuple[str, str, str]]:
     for slug, name, kind, currency in PARTNERS:
         accounts.create_partner(slug=slug, name=name, kind=kind, currency=currency)
     for index, (code, name, kind, tz, day) in enumerate(CUSTOMERS):
-        customer = accounts.create_customer(code=code, name=name, kind=kind, timezone=tz, invoice_day=day)
+        address, terms, locale = BILLING[code]
+        customer = accounts.create_customer(
+            code=code,
+            name=name,
+            kind=kind,
+            timezone=tz,
+            invoice_day=day,
+            billing_address=address,
+            payment_terms_days=terms,
+            locale=locale,
+        )
         for n in range(12):
             first, last = FIRST[(n + index) % len(FIRST)], LAST[(n * 3 + index) % len(LAST)]
             db.session.add(
