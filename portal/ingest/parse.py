@@ -96,9 +96,6 @@ class _Lookups:
             known = self.employees[customer_id] = (by_id, by_email)
         return known
 
-    def employee_id(self, customer_id: int, external_id: str) -> int | None:
-        return self.employees_of(customer_id)[0].get(external_id)
-
 
 def _problems_json(problems) -> str:
     return json.dumps([{"field": p.field, "value": p.value, "message": p.message} for p in problems])
@@ -148,7 +145,7 @@ def describe_matches(rows: list[NormalizedRow], profile: MappingProfile, partner
     "employee": "Name (ID)" or None, "employee_problem": why the row would wait or be refused}.
     """
     lookups = _Lookups.load(partner_id)
-    found = []
+    found, matched = [], {}  # item index -> employee id, named in one query below
     for row in rows:
         customer_id, reason = lookups.customers.match(row.customer_code, by=profile.customer_match)
         item = {"customer": None, "customer_problem": reason, "employee": None, "employee_problem": None}
@@ -163,9 +160,17 @@ def describe_matches(rows: list[NormalizedRow], profile: MappingProfile, partner
             elif employee_id is None:
                 item["employee_problem"] = "not on the roster: the row waits in quarantine"
             else:
-                employee = db.session.get(Employee, employee_id)
-                item["employee"] = f"{employee.name} ({employee.external_id})"
+                matched[len(found)] = employee_id
         found.append(item)
+    names = dict(
+        db.session.execute(
+            select(Employee.id, Employee.name + " (" + Employee.external_id + ")").where(
+                Employee.id.in_(set(matched.values()))
+            )
+        ).all()
+    )
+    for index, employee_id in matched.items():
+        found[index]["employee"] = names[employee_id]
     return found
 
 
