@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
 
 from portal.extensions import db
 
@@ -58,12 +60,38 @@ def empty_postgres_database(name: str | None = None) -> str:
     return url
 
 
-def truncate_all(url: str) -> None:
+def truncate_all(url: str, attempts: int = 5) -> None:
+    """Empty every table. A process an earlier test left behind (a server or a job still finishing)
+    may hold or want a lock meanwhile: PostgreSQL then aborts one side as a deadlock, or the wait
+    times out; try again, and if it never clears, say which sessions were in the way."""
     engine = create_engine(url)
     tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    try:
+        for attempt in range(1, attempts + 1):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+                    conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                return
+            except OperationalError as error:
+                if attempt == attempts:
+                    raise RuntimeError(
+                        f"could not empty the test database; other sessions: {_others(engine)}"
+                    ) from error
+                time.sleep(0.5 * attempt)
+    finally:
+        engine.dispose()
+
+
+def _others(engine) -> list[dict]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT pid, application_name, state, query FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        return [dict(row._mapping) for row in rows]
 
 
 def free_port() -> int:

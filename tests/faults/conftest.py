@@ -19,6 +19,21 @@ SWEEP_SECONDS = 2
 HEARTBEAT_TIMEOUT_SECONDS = 6
 
 
+def _descendants(pid: int) -> list[int]:
+    """The pids of every process below `pid` (read from /proc: children of children too)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
 class Workers:
     """Starts worker processes, each in its own process group, and stops them all at the end."""
 
@@ -83,10 +98,16 @@ class Workers:
 
     def stop_all(self) -> None:
         # SIGKILL: nothing of a test's worker is worth a warm shutdown (the next test flushes Redis).
+        # RQ forks each job's work horse into a process group of its own, so killing a worker's group
+        # leaves a running horse behind; it would go on writing to the next test's database.
         for proc in self.procs:
             if proc.poll() is None:
+                horses = _descendants(proc.pid)
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
+                for pid in horses:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 proc.wait(10)
         if self.reached.exists():
             # A horse left hanging (its worker killed without it) must not outlive the test.
