@@ -165,9 +165,10 @@ def invoice(invoice_id: int):
 
 def _render_invoice(inv: Invoice, void_form: ReasonForm):
     can_resolve = inv.status == InvoiceStatus.DENIED and inv.resolved_at is None
-    context = invoice_views.lines_context(inv, can_dispute=False, **LINES)
     if can_resolve:  # the resolution form lists every line at once
-        context["lines"] = queries.invoice_lines(inv, limit=RESOLVE_LIMIT)
+        context = {"lines": queries.invoice_lines(inv, limit=RESOLVE_LIMIT)}
+    else:
+        context = {"line_table": invoice_views.line_table(inv, can_dispute=False, **LINES)[0]}
     return render_template(
         "admin/invoice.html",
         invoice=inv,
@@ -178,6 +179,7 @@ def _render_invoice(inv: Invoice, void_form: ReasonForm):
         can_resolve=can_resolve,
         **invoice_views.documents_context(inv),
         employee_endpoint="admin.employee_lines",
+        **LINES,
         **context,
     )
 

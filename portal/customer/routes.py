@@ -72,8 +72,7 @@ def _decision_context(inv: Invoice, approve_form=None, deny_form=None) -> dict:
 
 def _render_page(inv: Invoice, *, status: int = 200, approve_form=None, deny_form=None, **lines_extra):
     """The invoice page; with a form's errors (status 4xx) shown next to their fields."""
-    context = invoice_views.lines_context(inv, can_dispute=True, **LINES)
-    context.update(lines_extra)
+    line_table, _ = invoice_views.line_table(inv, can_dispute=True, **LINES, **lines_extra)
     # A 4xx answer to a boosted POST keeps the page's URL (portal/web.py htmx_keep_url_on_error).
     return make_response(
         render_template(
@@ -82,7 +81,9 @@ def _render_page(inv: Invoice, *, status: int = 200, approve_form=None, deny_for
             totals=queries.totals(inv),
             **invoice_views.documents_context(inv),
             employee_endpoint="customer.employee_lines",
-            **{**context, **_decision_context(inv, approve_form, deny_form)},
+            line_table=line_table,
+            **LINES,
+            **_decision_context(inv, approve_form, deny_form),
         ),
         status,
     )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 
+from cachetools import TTLCache
+from flask import current_app
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -27,16 +31,9 @@ SORTS = {
 }
 
 
-def _lines_query(invoice: Invoice, *, q: str = "", partner_id: int | None = None, expense_type: str = "",
-                 employee_id: int | None = None):  # fmt: skip
-    stmt = (
-        select(LineItem, Employee, Partner, Upload.filename, InvoiceLine.is_adjustment)
-        .join(InvoiceLine, InvoiceLine.line_item_id == LineItem.id)
-        .join(Employee, Employee.id == LineItem.employee_id)
-        .join(Partner, Partner.id == LineItem.partner_id)
-        .join(Upload, Upload.id == LineItem.upload_id)
-        .where(InvoiceLine.invoice_id == invoice.id)
-    )
+def _filtered(stmt, *, q: str = "", partner_id: int | None = None, expense_type: str = "",
+              employee_id: int | None = None):  # fmt: skip
+    """`stmt` (over line_items joined to employees) narrowed by the line table's filters."""
     if q:
         like = f"%{q.strip().lower()}%"
         stmt = stmt.where(
@@ -53,22 +50,73 @@ def _lines_query(invoice: Invoice, *, q: str = "", partner_id: int | None = None
     return stmt
 
 
+# An invoice's set of lines never changes: `invoice_lines` is written once, when the revision is
+# built (a correction is a new revision, a new invoice). So the order of a filtered, sorted view can
+# be kept, and each page reads only its own rows by primary key, instead of joining, sorting and
+# counting every line of a month-end invoice on every request. Kept per process for a minute (an
+# employee renamed meanwhile sorts under the new name within that minute; the rows shown are always
+# read fresh), bounded by the number of ids held in all (a few MB).
+ORDER_TTL_SECONDS = 60
+ORDER_CACHE_IDS = 500_000
+
+
+def _order_cache() -> TTLCache:
+    cache = current_app.extensions.get("invoice_line_orders")
+    if cache is None:
+        cache = current_app.extensions.setdefault(
+            "invoice_line_orders", TTLCache(maxsize=ORDER_CACHE_IDS, ttl=ORDER_TTL_SECONDS, getsizeof=len)
+        )
+    return cache
+
+
+_order_lock = threading.Lock()
+
+
+def line_order(invoice: Invoice, *, sort: str = "employee", **filters) -> tuple[int, ...]:
+    """The ids of the revision's lines matching `filters`, in the table's order (adjustments last)."""
+    key = (invoice.id, sort, tuple(sorted(filters.items())))
+    cache = _order_cache()
+    with _order_lock:
+        found = cache.get(key)
+    if found is not None:
+        return found
+    order = SORTS.get(sort, SORTS["employee"])
+    stmt = (
+        select(LineItem.id)
+        .join(InvoiceLine, InvoiceLine.line_item_id == LineItem.id)
+        .join(Employee, Employee.id == LineItem.employee_id)
+        .where(InvoiceLine.invoice_id == invoice.id)
+        .order_by(InvoiceLine.is_adjustment, *order)
+    )
+    ids = tuple(db.session.scalars(_filtered(stmt, **filters)))
+    with _order_lock, contextlib.suppress(ValueError):  # ValueError: larger than the whole cache
+        cache[key] = ids
+    return ids
+
+
 def invoice_lines(
     invoice: Invoice, *, limit: int = 100, offset: int = 0, sort: str = "employee", **filters
 ) -> list:
-    """The lines this revision billed, filtered and sorted, with where each came from (one query)."""
-    order = SORTS.get(sort, SORTS["employee"])
-    stmt = (
-        _lines_query(invoice, **filters)
-        .order_by(InvoiceLine.is_adjustment, *order)
-        .limit(limit)
-        .offset(offset)
-    )
-    return db.session.execute(stmt).all()
+    """The lines this revision billed, filtered and sorted, with where each came from: the page's
+    ids from `line_order`, then one query for those rows."""
+    ids = line_order(invoice, sort=sort, **filters)[offset : offset + limit]
+    if not ids:
+        return []
+    rows = db.session.execute(
+        select(LineItem, Employee, Partner, Upload.filename, InvoiceLine.is_adjustment)
+        .join(InvoiceLine, InvoiceLine.line_item_id == LineItem.id)
+        .join(Employee, Employee.id == LineItem.employee_id)
+        .join(Partner, Partner.id == LineItem.partner_id)
+        .join(Upload, Upload.id == LineItem.upload_id)
+        .where(InvoiceLine.invoice_id == invoice.id, LineItem.id.in_(ids))
+    ).all()
+    position = {line_id: n for n, line_id in enumerate(ids)}
+    return sorted(rows, key=lambda row: position[row[0].id])
 
 
-def count_lines(invoice: Invoice, **filters) -> int:
-    return db.session.scalar(select(func.count()).select_from(_lines_query(invoice, **filters).subquery()))
+def count_lines(invoice: Invoice, *, sort: str = "employee", **filters) -> int:
+    """How many lines match `filters` (the sort only picks which kept order is counted)."""
+    return len(line_order(invoice, sort=sort, **filters))
 
 
 def totals(invoice: Invoice) -> dict[str, list[InvoiceTotal]]:

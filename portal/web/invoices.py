@@ -3,13 +3,18 @@ the per-employee lines, and document downloads. Each takes an invoice already ch
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import secrets
+import threading
 import time
 
+from cachetools import TTLCache
 from flask import Response, abort, current_app, make_response, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from portal import jobs
@@ -31,6 +36,7 @@ from portal.models import (
 )
 from portal.web import send_stored
 from portal.web.inputs import id_arg, page_arg
+from portal.web.locale import viewer_locale, viewer_timezone
 from portal.web.pagination import paginate_rows
 
 LINES_PAGE = 100
@@ -86,7 +92,7 @@ def lines_context(invoice: Invoice, *, can_dispute: bool, page_endpoint: str, en
         lambda limit, offset: queries.invoice_lines(
             invoice, limit=limit, offset=offset, sort=sort, **filters
         ),
-        total=queries.count_lines(invoice, **filters),
+        total=queries.count_lines(invoice, sort=sort, **filters),
         per_page=LINES_PAGE,
         clamp=True,
     )
@@ -115,6 +121,86 @@ def lines_context(invoice: Invoice, *, can_dispute: bool, page_endpoint: str, en
     }
 
 
+# The rendered line table of one view (invoice, filters, sort, page) is the same for every viewer of
+# that view who shares a role, a locale and a zone, but for the CSRF token in its dispute forms: it is
+# kept per process for a minute, rendered with a stand-in where the token goes, and each answer puts
+# the viewer's own token there. The key holds everything else the table shows that can change while
+# an invoice waits (its status, its disputes and their comments); an employee or partner renamed
+# meanwhile shows within the minute. Bounded by the size of the kept HTML.
+TABLE_TTL_SECONDS = 60
+TABLE_CACHE_CHARS = 16_000_000
+_CSRF_SLOT = "csrf-slot-" + secrets.token_hex(16)
+_table_lock = threading.Lock()
+
+
+def _table_cache() -> TTLCache:
+    cache = current_app.extensions.get("invoice_line_tables")
+    if cache is None:
+        cache = current_app.extensions.setdefault(
+            "invoice_line_tables",
+            TTLCache(maxsize=TABLE_CACHE_CHARS, ttl=TABLE_TTL_SECONDS, getsizeof=lambda hit: len(hit[0])),
+        )
+    return cache
+
+
+def _view_parts(invoice: Invoice, *, can_dispute: bool, endpoint: str) -> list:
+    """What the line table of the query string's view shows, but for who asks: the invoice (id,
+    status, revision), its disputes with their comments (a dispute changes a line's row without
+    changing the invoice), the query string, the pages it links to, and the locale and zone that
+    format its amounts and dates."""
+    disputes = db.session.execute(
+        select(Dispute.id, Dispute.line_item_id, Dispute.status, Dispute.comment)
+        .where(Dispute.invoice_id == invoice.id)
+        .order_by(Dispute.id)
+    ).all()
+    return [
+        invoice.id,
+        str(invoice.status),
+        invoice.revision,
+        [(d.id, d.line_item_id, str(d.status), d.comment) for d in disputes],
+        sorted(request.args.items(multi=True)),
+        can_dispute,
+        endpoint,
+        viewer_locale(),
+        viewer_timezone(),
+    ]
+
+
+def _digest(parts: list) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+
+
+def line_table(
+    invoice: Invoice, *, can_dispute: bool, page_endpoint: str, endpoint: str, **extra
+) -> tuple[Markup, dict]:
+    """The line table (`invoices/_line_table.html`) of the query string's view, and that view's
+    arguments (`view_args`). With `extra` (a form's errors to show) it is rendered afresh."""
+    if extra:
+        context = lines_context(
+            invoice, can_dispute=can_dispute, page_endpoint=page_endpoint, endpoint=endpoint
+        )
+        context.update(extra)
+        html = render_template("invoices/_line_table.html", invoice=invoice, **context)
+        return Markup(html), context["view_args"]  # noqa: S704 (a rendered, autoescaped template)
+    key = _digest(_view_parts(invoice, can_dispute=can_dispute, endpoint=endpoint))
+    cache = _table_cache()
+    with _table_lock:
+        hit = cache.get(key)
+    if hit is None:
+        context = lines_context(
+            invoice, can_dispute=can_dispute, page_endpoint=page_endpoint, endpoint=endpoint
+        )
+        html = render_template(
+            "invoices/_line_table.html", invoice=invoice, csrf_token=lambda: _CSRF_SLOT, **context
+        )
+        hit = (html, context["view_args"])
+        with _table_lock, contextlib.suppress(ValueError):  # ValueError: larger than the whole cache
+            cache[key] = hit
+    html, view_args = hit
+    # A rendered (autoescaped) template; the token is URL-safe text.
+    return Markup(html.replace(_CSRF_SLOT, generate_csrf())), view_args  # noqa: S704
+
+
 def render_lines(
     invoice: Invoice, *, can_dispute: bool, page_endpoint: str, endpoint: str, **extra
 ) -> Response:
@@ -122,48 +208,37 @@ def render_lines(
     (HX-Replace-Url), so the address bar, a reload and a shared link show what the table shows.
 
     A GET carries an ETag (see `lines_etag`): asked again with it, an unchanged table answers 304
-    without being queried or rendered.
+    without being rendered.
     """
-    etag = lines_etag(invoice) if request.method == "GET" and not extra else None
+    etag = (
+        lines_etag(invoice, can_dispute=can_dispute, endpoint=endpoint)
+        if request.method == "GET" and not extra
+        else None
+    )
     if etag is not None and etag in request.if_none_match:
         response = Response(status=304)  # the browser shows its copy, with that copy's headers
     else:
-        context = lines_context(
-            invoice, can_dispute=can_dispute, page_endpoint=page_endpoint, endpoint=endpoint
+        html, view_args = line_table(
+            invoice, can_dispute=can_dispute, page_endpoint=page_endpoint, endpoint=endpoint, **extra
         )
-        context.update(extra)
-        response = make_response(render_template("invoices/_line_table.html", invoice=invoice, **context))
+        response = make_response(html)
         if request.method == "GET":
-            response.headers["HX-Replace-Url"] = page_url(page_endpoint, invoice, context["view_args"])
+            response.headers["HX-Replace-Url"] = page_url(page_endpoint, invoice, view_args)
     if etag is not None:
         response.set_etag(etag)
         response.headers["Cache-Control"] = "private, no-cache"  # kept by the browser, asked again each time
     return response
 
 
-def lines_etag(invoice: Invoice) -> str:
-    """What the line table shown to this viewer depends on, as one hash: the invoice (id, status,
-    revision), its disputes (a dispute changes a line's row without changing the invoice), the query
-    string, the viewer (their role, locale and zone format the table) and their CSRF secret with a
-    window of half its time limit (the dispute forms carry a token, which must still be accepted
-    when a kept copy is shown). A renamed employee or partner shows within that window too."""
-    disputes = db.session.execute(
-        select(Dispute.id, Dispute.status).where(Dispute.invoice_id == invoice.id).order_by(Dispute.id)
-    ).all()
+def lines_etag(invoice: Invoice, *, can_dispute: bool, endpoint: str) -> str:
+    """The view's parts (`_view_parts`), the viewer and their CSRF secret with a window of half its
+    time limit (the dispute forms carry a token, which must still be accepted when a kept copy is
+    shown), as one hash. A renamed employee or partner shows within that window too."""
     generate_csrf()  # the session's secret exists before it is read below, so the hash is stable
     field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
     window = max(int(current_app.config.get("WTF_CSRF_TIME_LIMIT") or 3600) // 2, 1)
-    parts = [
-        invoice.id,
-        str(invoice.status),
-        invoice.revision,
-        [(d.id, str(d.status)) for d in disputes],
-        sorted(request.args.items(multi=True)),
-        current_user.get_id(),
-        session.get(field),
-        int(time.time()) // window,
-    ]
-    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+    parts = _view_parts(invoice, can_dispute=can_dispute, endpoint=endpoint)
+    return _digest([*parts, current_user.get_id(), session.get(field), int(time.time()) // window])
 
 
 def page_url(page_endpoint: str, invoice: Invoice, args: dict, anchor: str = "") -> str:
