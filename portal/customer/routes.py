@@ -36,7 +36,12 @@ def index():
     today = utcnow().date()
     customer_id = current_user.customer_id
     charts = [
-        (title, queries.monthly_spend(customer_id, dimension, today=today, currency=currency))
+        (
+            title,
+            queries.monthly_spend(customer_id, dimension, today=today, currency=currency)
+            if currency
+            else queries.no_spend(today),
+        )
         for currency in queries.billed_currencies(customer_id) or [None]
         for title, dimension in (
             ("Monthly spend by partner", "partner"),

@@ -119,11 +119,19 @@ def count_lines(invoice: Invoice, *, sort: str = "employee", **filters) -> int:
     return len(line_order(invoice, sort=sort, **filters))
 
 
-def totals(invoice: Invoice) -> dict[str, list[InvoiceTotal]]:
-    """Stored subtotals by dimension (employee, partner, expense_type), largest first."""
-    grouped: dict[str, list[InvoiceTotal]] = {"employee": [], "partner": [], "expense_type": []}
-    for total in db.session.scalars(
-        select(InvoiceTotal)
+def totals(invoice: Invoice) -> dict[str, list]:
+    """Stored subtotals by dimension (employee, partner, expense_type), largest first: read-only rows
+    with `key`, `label`, `amount_minor` and `line_count` (plain rows, not entities: a month-end
+    invoice has one per employee, and the page reads them on every view)."""
+    grouped: dict[str, list] = {"employee": [], "partner": [], "expense_type": []}
+    for total in db.session.execute(
+        select(
+            InvoiceTotal.dimension,
+            InvoiceTotal.key,
+            InvoiceTotal.label,
+            InvoiceTotal.amount_minor,
+            InvoiceTotal.line_count,
+        )
         .where(InvoiceTotal.invoice_id == invoice.id)
         .order_by(InvoiceTotal.amount_minor.desc(), InvoiceTotal.label)
     ):
@@ -164,6 +172,22 @@ def billed_currencies(customer_id: int) -> list[str]:
     )
 
 
+def _last_periods(today: dt.date, months: int) -> list[Period]:
+    """The `months` periods before today's, oldest first."""
+    periods = []
+    period = Period.of(today)
+    for _ in range(months):
+        period = period.previous
+        periods.append(period)
+    periods.reverse()
+    return periods
+
+
+def no_spend(today: dt.date, months: int = 12) -> dict:
+    """A `monthly_spend` chart with nothing billed yet."""
+    return {"currency": None, "periods": _last_periods(today, months), "series": [], "max": 0}
+
+
 def monthly_spend(
     customer_id: int, dimension: str, *, today: dt.date, months: int = 12, currency: str | None = None
 ) -> dict:
@@ -172,12 +196,7 @@ def monthly_spend(
     One currency per chart (`currency`, else the customer's most used one), so bars never add
     different currencies; the dashboard draws one pair of charts per currency.
     """
-    periods = []
-    period = Period.of(today)
-    for _ in range(months):
-        period = period.previous
-        periods.append(period)
-    periods.reverse()
+    periods = _last_periods(today, months)
     billed = (
         Invoice.customer_id == customer_id,
         Invoice.status.in_([InvoiceStatus.APPROVED, InvoiceStatus.DELIVERED]),
@@ -185,7 +204,7 @@ def monthly_spend(
     if currency is None:
         currency = next(iter(billed_currencies(customer_id)), None)
     if currency is None:
-        return {"currency": None, "periods": periods, "series": [], "max": 0}
+        return no_spend(today, months)
     rows = db.session.execute(
         select(Invoice.period_start, InvoiceTotal.label, func.sum(InvoiceTotal.amount_minor))
         .join(InvoiceTotal, InvoiceTotal.invoice_id == Invoice.id)

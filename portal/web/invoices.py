@@ -11,7 +11,7 @@ import threading
 import time
 
 from cachetools import TTLCache
-from flask import Response, abort, current_app, make_response, render_template, request, session, url_for
+from flask import Response, abort, current_app, g, make_response, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
@@ -147,7 +147,15 @@ def _view_parts(invoice: Invoice, *, can_dispute: bool, endpoint: str) -> list:
     """What the line table of the query string's view shows, but for who asks: the invoice (id,
     status, revision), its disputes with their comments (a dispute changes a line's row without
     changing the invoice), the query string, the pages it links to, and the locale and zone that
-    format its amounts and dates."""
+    format its amounts and dates. Read once a request (the ETag and the kept table both ask)."""
+    memo = g.setdefault("line_view_parts", {})
+    key = (invoice.id, can_dispute, endpoint)
+    if key not in memo:
+        memo[key] = _read_view_parts(invoice, can_dispute=can_dispute, endpoint=endpoint)
+    return memo[key]
+
+
+def _read_view_parts(invoice: Invoice, *, can_dispute: bool, endpoint: str) -> list:
     disputes = db.session.execute(
         select(Dispute.id, Dispute.line_item_id, Dispute.status, Dispute.comment)
         .where(Dispute.invoice_id == invoice.id)
