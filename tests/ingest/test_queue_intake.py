@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
@@ -445,3 +450,47 @@ def test_cli_consume_when_no_queue_configured_explains(app, runner):
     result = runner.invoke(args=["sqs", "consume", "--once"])
     assert result.exit_code == 1
     assert "set SQS_QUEUE_URL or pass --queue URL" in result.output
+
+
+def test_cli_consume_when_sent_sigterm_finishes_and_exits_cleanly(intake, app, tmp_path):
+    """The consumer as operators run it: its own process, stopped by SIGTERM after its work."""
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "STORAGE_URL": app.config["STORAGE_URL"],
+        "SECRET_KEY": "test",
+        "PORTAL_INSTANCE_PATH": str(tmp_path),
+        "EMBEDDED_WORKER": "false",
+        "PYTHONPATH": str(root),
+        "SQS_QUEUE_URL": intake.queue_url,
+        "SQS_ENDPOINT_URL": intake.endpoint,
+        "S3_ENDPOINT_URL": intake.endpoint,
+    }
+    if app.config["REDIS_URL"]:
+        env["REDIS_URL"] = app.config["REDIS_URL"]
+    intake.announce("state-u/lines.csv")
+    log = tmp_path / "consumer.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "portal", "sqs", "consume", "--wait-seconds", "1"],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not intake.uploads() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert len(intake.uploads()) == 1, log.read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    output = log.read_text()
+    assert "SIGTERM: stopping after the current message" in output
+    assert "Done: 1 received." in output
+    assert intake.waiting() == 0
