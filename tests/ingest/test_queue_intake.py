@@ -226,6 +226,24 @@ def test_consume_when_s3_event_names_partner_by_folder_receives_file(intake):
     assert intake.waiting() == 0
 
 
+def test_consume_when_s3_event_has_two_records_receives_both_files(intake):
+    first, second = "state-u/a.csv", "state-u/b.csv"
+    event = s3_event(intake.bucket, first, etag=intake.put(first, csv_bytes(ROW1)))
+    event["Records"] += s3_event(intake.bucket, second, etag=intake.put(second, csv_bytes(ROW2)))["Records"]
+    intake.send(event)
+    [handled] = intake.consume_once()
+    assert handled.outcome == "received"
+    assert [u.filename for u in intake.uploads()] == ["a.csv", "b.csv"]
+    assert handled.upload_ids == [u.id for u in intake.uploads()]
+
+
+def test_consume_when_s3_event_is_not_a_new_object_deletes_it_without_upload(intake):
+    intake.send(s3_event(intake.bucket, "state-u/a.csv", event="ObjectRemoved:Delete"))
+    [handled] = intake.consume_once()
+    assert handled.outcome == "ignored"
+    assert intake.uploads() == [] and intake.waiting() == 0
+
+
 # --- exactly once -----------------------------------------------------------------------------
 
 
