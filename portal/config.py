@@ -64,6 +64,16 @@ def load_config(instance_path: str | Path, environ: Mapping[str, str] | None = N
         "REDIS_URL": redis_url,
         "STORAGE_URL": env.get("STORAGE_URL") or f"file://{instance / 'storage'}",
         "S3_ENDPOINT_URL": env.get("S3_ENDPOINT_URL") or None,
+        # Queue intake (`flask sqs consume`): partner files announced on SQS, fetched from S3.
+        "SQS_QUEUE_URL": env.get("SQS_QUEUE_URL") or None,
+        "SQS_DEAD_LETTER_QUEUE_URL": env.get("SQS_DEAD_LETTER_QUEUE_URL") or None,
+        "SQS_ENDPOINT_URL": env.get("SQS_ENDPOINT_URL") or None,
+        "SQS_MAX_RECEIVES": int(env.get("SQS_MAX_RECEIVES", "5")),
+        "SQS_WAIT_SECONDS": int(env.get("SQS_WAIT_SECONDS", "20")),
+        # A message left for another try (S3 down, or refused fewer than SQS_MAX_RECEIVES times)
+        # comes back after this many seconds.
+        "SQS_RETRY_SECONDS": int(env.get("SQS_RETRY_SECONDS", "60")),
+        "AWS_REGION": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
         "MAIL_SERVER": env.get("MAIL_SERVER") or None,
         "MAIL_PORT": int(env.get("MAIL_PORT", "587")),
         "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,

@@ -32,6 +32,7 @@ from tests.backends import (
     truncate_all,
 )
 from tests.factories import PASSWORD, Billing
+from tests.moto import moto_server
 from tests.samples import PROFILE
 
 # Argon2id with the library's cheapest parameters: the same code path (the hash still says
@@ -120,6 +121,13 @@ def app(backend, tmp_path, request):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A real S3/SQS-compatible server process (moto in server mode), one per test process."""
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from portal.cli import accounts, audit, ingest, invoices, jobs
+from portal.cli import accounts, audit, ingest, invoices, jobs, sqs
 
 
 def init_app(app: Flask) -> None:
-    """Register every command group: accounts, ingest and mappings, invoices, jobs, audit."""
+    """Register every command group: accounts, ingest and mappings, invoices, jobs, audit, sqs."""
     for command in (
         accounts.partners_cli,
         accounts.customers_cli,
@@ -25,5 +25,6 @@ def init_app(app: Flask) -> None:
         invoices.invoices_cli,
         jobs.jobs_cli,
         audit.audit_cli,
+        sqs.sqs_cli,
     ):
         app.cli.add_command(command)

@@ -130,6 +130,9 @@ PLAIN_WORDS = {
     "upload.cancelled": "Upload cancelled",
     "upload.failed": "Upload failed",
     "upload.downloaded": "Original file downloaded",
+    "upload.received_from_queue": "File announced on the intake queue and fetched from S3",
+    "queue.message_refused": "Intake queue message refused",
+    "queue.message_dead_lettered": "Intake queue message moved to the dead-letter queue",
 }
 
 

@@ -16,6 +16,7 @@ from portal.models.invoices import Invoice, InvoiceLine, InvoiceRun, InvoiceStat
 from portal.models.jobs import JobRecord, JobStatus
 from portal.models.line_items import EXPENSE_TYPES, LineItem
 from portal.models.partners import Partner, PartnerKind
+from portal.models.queue_messages import QueueMessage, QueueOutcome
 from portal.models.sessions import SessionEnd, UserSession
 from portal.models.uploads import MappingProfileVersion, RowOutcome, Upload, UploadRow, UploadStatus
 from portal.models.users import Role, User
@@ -47,6 +48,8 @@ __all__ = [
     "Partner",
     "PendingView",
     "PartnerKind",
+    "QueueMessage",
+    "QueueOutcome",
     "Role",
     "RowOutcome",
     "SessionEnd",

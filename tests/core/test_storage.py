@@ -2,17 +2,12 @@
 
 import hashlib
 import io
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
 from portal.core.storage import LocalStorage, S3Storage, StorageError, storage_from_url
-from tests.backends import free_port
 
 CONTENT = b"Student ID,Amount\n1,100.00\n" * 100
 
@@ -42,28 +37,6 @@ def test_local_open_when_missing_says_so(tmp_path):
 def test_storage_url_when_unknown_scheme_explains():
     with pytest.raises(StorageError, match="unsupported STORAGE_URL scheme 'ftp'"):
         storage_from_url("ftp://host/x")
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    """A real S3-compatible server process (moto in server mode) on a free local port."""
-    server = shutil.which("moto_server") or str(
-        __import__("pathlib").Path(sys.executable).parent / "moto_server"
-    )
-    port = free_port()
-    proc = subprocess.Popen(
-        [server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(10)
 
 
 @pytest.fixture
