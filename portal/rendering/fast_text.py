@@ -23,10 +23,12 @@ WEASYPRINT_VERSION = "70.0"
 _GLYPH_INFO = struct.Struct("=Iiii4x")
 
 _original = None
+_original_layout_methods = None
 
 
 def install() -> bool:
-    """Put the fast path in place of `weasyprint.draw.text.draw_first_line`; True if it is in place."""
+    """Put the fast path in place of `weasyprint.draw.text.draw_first_line` (and keep layouts for
+    drawing, `_keep_layouts`); True if it is in place."""
     global _original
     # WeasyPrint (Pango, cffi) is imported in the functions: heavy, and only the rendering process
     # that installs this fast path should pay for it.
@@ -42,15 +44,53 @@ def install() -> bool:
         return False
     _original = draw_text.draw_first_line
     draw_text.draw_first_line = draw_first_line
+    _keep_layouts()
     return True
 
 
+def _keep_layouts() -> None:
+    """Keep each text line's Pango layout from layout time to drawing, instead of WeasyPrint's
+    dropping it after layout and building and shaping the same one again to draw it (a Pango
+    context, a layout and a shaping per line saved; a few MB more for a 10,000-line invoice).
+
+    Only where rebuilding would give the same layout: no justification spacing (which WeasyPrint
+    adds only when drawing), text that does not wrap (no width set, in which Pango would align
+    it), and the same style.
+    """
+    global _original_layout_methods
+    from weasyprint.text.line_break import Layout  # WeasyPrint: rendering process only
+
+    if _original_layout_methods is not None:
+        return
+    deactivate, reactivate = _original_layout_methods = (Layout.deactivate, Layout.reactivate)
+
+    def keeps(layout) -> bool:
+        # Text that never wraps (pre, nowrap) never has a width set while it is laid out.
+        return not layout.justification_spacing and layout.style["white_space"] in ("pre", "nowrap")
+
+    def deactivate_unless_kept(self):
+        if not keeps(self):
+            deactivate(self)
+
+    def reactivate_unless_kept(self, style):
+        if not hasattr(self, "layout") or style is not self.style or not keeps(self):
+            reactivate(self, style)
+
+    Layout.deactivate, Layout.reactivate = deactivate_unless_kept, reactivate_unless_kept
+
+
 def uninstall() -> None:
-    """Put WeasyPrint's own function back (tests compare the two)."""
+    """Put WeasyPrint's own functions back (tests compare the two)."""
     from weasyprint.draw import text as draw_text  # WeasyPrint: rendering process only
+
+    global _original_layout_methods
+    from weasyprint.text.line_break import Layout  # WeasyPrint: rendering process only
 
     if _original is not None:
         draw_text.draw_first_line = _original
+    if _original_layout_methods is not None:
+        Layout.deactivate, Layout.reactivate = _original_layout_methods
+        _original_layout_methods = None
 
 
 def _fragments(font, font_size) -> dict:
