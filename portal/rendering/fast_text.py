@@ -16,6 +16,7 @@ struct layout it was not written for.
 
 from __future__ import annotations
 
+import importlib
 import struct
 
 WEASYPRINT_VERSION = "70.0"
@@ -24,6 +25,13 @@ _GLYPH_INFO = struct.Struct("=Iiii4x")
 
 _original = None
 _original_layout_methods = None
+_original_split_first_line = None
+# The modules that imported WeasyPrint's split_first_line by name (the line layout calls it per line).
+_SPLIT_FIRST_LINE_USERS = (
+    "weasyprint.text.line_break",
+    "weasyprint.layout.inline",
+    "weasyprint.layout.preferred",
+)
 
 
 def install() -> bool:
@@ -45,7 +53,45 @@ def install() -> bool:
     _original = draw_text.draw_first_line
     draw_text.draw_first_line = draw_first_line
     _keep_layouts()
+    _split_preformatted_lines_once()
     return True
+
+
+def _split_preformatted_lines_once() -> None:
+    """Lay out a line of preformatted text (white-space: pre) that a newline ends once, not twice.
+
+    WeasyPrint's split_first_line shapes the line with the newline and one character after it (to
+    learn where the next line starts), then sets the text to the line alone and shapes it again.
+    A newline in pre text always ends the line and the next starts one byte after it, so here the
+    line alone is shaped once, with the same result. Anything else takes WeasyPrint's function.
+    """
+    global _original_split_first_line
+    from weasyprint.text.ffi import FROM_UNITS, pango  # WeasyPrint: rendering process only
+    from weasyprint.text.line_break import create_layout, line_size  # WeasyPrint: rendering only
+
+    if _original_split_first_line is not None:
+        return
+    original = _original_split_first_line = importlib.import_module(
+        _SPLIT_FIRST_LINE_USERS[0]
+    ).split_first_line
+
+    def split_first_line(
+        text, style, context, max_width, justification_spacing, is_line_start=True, minimum=False
+    ):
+        newline = text.find("\n") if style["white_space"] == "pre" else -1
+        if newline != -1:
+            line = text[:newline]
+            layout = create_layout(line, style, context, max_width, justification_spacing)
+            first_line, resume_index = layout.get_first_line()
+            if resume_index is None:  # else another break inside the line (U+2028 ...)
+                width, height = line_size(first_line, style)
+                baseline = pango.pango_layout_get_baseline(layout.layout) * FROM_UNITS
+                layout.deactivate()
+                return layout, first_line.length, len(line.encode()) + 1, width, height, baseline
+        return original(text, style, context, max_width, justification_spacing, is_line_start, minimum)
+
+    for name in _SPLIT_FIRST_LINE_USERS:
+        importlib.import_module(name).split_first_line = split_first_line
 
 
 def _keep_layouts() -> None:
@@ -83,7 +129,7 @@ def uninstall() -> None:
     """Put WeasyPrint's own functions back (tests compare the two)."""
     from weasyprint.draw import text as draw_text  # WeasyPrint: rendering process only
 
-    global _original_layout_methods
+    global _original_layout_methods, _original_split_first_line
     from weasyprint.text.line_break import Layout  # WeasyPrint: rendering process only
 
     if _original is not None:
@@ -91,6 +137,19 @@ def uninstall() -> None:
     if _original_layout_methods is not None:
         Layout.deactivate, Layout.reactivate = _original_layout_methods
         _original_layout_methods = None
+    if _original_split_first_line is not None:
+        for name in _SPLIT_FIRST_LINE_USERS:
+            importlib.import_module(name).split_first_line = _original_split_first_line
+        _original_split_first_line = None
+
+
+_original_split_first_line = None
+# The modules that imported WeasyPrint's split_first_line by name (the line layout calls it per line).
+_SPLIT_FIRST_LINE_USERS = (
+    "weasyprint.text.line_break",
+    "weasyprint.layout.inline",
+    "weasyprint.layout.preferred",
+)
 
 
 def _fragments(font, font_size) -> dict:
