@@ -1,4 +1,5 @@
-"""A faster drop-in for WeasyPrint 70's `draw_first_line`, the loop that writes each text line's glyphs.
+"""A faster drop-in for WeasyPrint 70's `draw_first_line`, the loop that writes each text line's glyphs,
+and two shortcuts in its line layout (a layout kept for drawing, a preformatted line shaped once).
 
 For the invoice's thousands of plain text lines it writes the same bytes with a fraction of the work.
 Imports nothing from the app: the rendering process (pdfa.py) installs it.
@@ -24,6 +25,7 @@ WEASYPRINT_VERSION = "70.0"
 _GLYPH_INFO = struct.Struct("=Iiii4x")
 
 _original = None
+_text_ffi = None  # weasyprint.text.ffi once installed (an import per line costs time)
 _original_layout_methods = None
 _original_split_first_line = None
 # The modules that imported WeasyPrint's split_first_line by name (the line layout calls it per line).
@@ -35,15 +37,17 @@ _SPLIT_FIRST_LINE_USERS = (
 
 
 def install() -> bool:
-    """Put the fast path in place of `weasyprint.draw.text.draw_first_line` (and keep layouts for
-    drawing, `_keep_layouts`); True if it is in place."""
-    global _original
+    """Put the fast path in place of `weasyprint.draw.text.draw_first_line`, with the two layout
+    shortcuts (`_keep_layouts`, `_split_preformatted_lines_once`); True if they are in place."""
+    global _original, _text_ffi
     # WeasyPrint (Pango, cffi) is imported in the functions: heavy, and only the rendering process
     # that installs this fast path should pay for it.
     import weasyprint
     from weasyprint.draw import text as draw_text  # WeasyPrint: rendering process only
+    from weasyprint.text import ffi as text_ffi  # WeasyPrint: rendering process only
     from weasyprint.text.ffi import ffi  # WeasyPrint: rendering process only
 
+    _text_ffi = text_ffi
     if draw_text.draw_first_line is draw_first_line:
         return True
     if weasyprint.__version__ != WEASYPRINT_VERSION:
@@ -163,10 +167,8 @@ def _fragments(font, font_size) -> dict:
 
 def _glyph_columns(glyph_string) -> tuple[list, list, list, list]:
     """A run's glyph ids, widths, x and y offsets, each read in one pass over the C array."""
-    from weasyprint.text.ffi import ffi  # WeasyPrint: rendering process only
-
     count = glyph_string.num_glyphs
-    fields = memoryview(ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO.size)).cast("i")
+    fields = memoryview(_text_ffi.ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO.size)).cast("i")
     step = _GLYPH_INFO.size // 4
     return (
         fields[0::step].tolist(),
@@ -185,8 +187,7 @@ def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
         or textbox.style["font_size"] < 1e-6
     ):
         return _original(stream, textbox, text_overflow, block_ellipsis, matrix)
-    from weasyprint.text.ffi import ffi, pango  # WeasyPrint: rendering process only
-
+    ffi, pango = _text_ffi.ffi, _text_ffi.pango
     pango.pango_layout_set_single_paragraph_mode(textbox.pango_layout.layout, True)
     first_line, _ = textbox.pango_layout.get_first_line()
 
