@@ -83,8 +83,8 @@ def advance_widths(bold: bool) -> dict[str, float]:
 
 def text_width(text: str, *, bold: bool = False) -> float:
     """The width of `text` in em, as the font lays it out with kerning and ligatures off."""
-    widths = advance_widths(bold)
-    return sum(widths.get(c, FALLBACK_EM) for c in text)
+    # map() with dict.get runs in C: a 10,000-line invoice measures about 70,000 cells.
+    return sum(map(advance_widths(bold).get, text, itertools.repeat(FALLBACK_EM, len(text))))
 
 
 @functools.cache
@@ -133,12 +133,13 @@ def padding(gap: float, *, bold: bool = False) -> tuple[str, float]:
     return best
 
 
-def wrap(text: str, width: float, *, bold: bool = False) -> list[str]:
+@functools.lru_cache(maxsize=4096)  # an invoice repeats its partners and descriptions
+def wrap(text: str, width: float, *, bold: bool = False) -> tuple[str, ...]:
     """`text` broken into lines no wider than `width` em, at spaces (long words cut)."""
     if not text:
-        return [""]
+        return ("",)
     if text_width(text, bold=bold) <= width:
-        return [text]
+        return (text,)
     lines: list[str] = []
     current = ""
     for word in text.split():
@@ -156,7 +157,7 @@ def wrap(text: str, width: float, *, bold: bool = False) -> list[str]:
             word = word[cut:]
         current = word
     lines.append(current)
-    return lines
+    return tuple(lines)
 
 
 def line(cells: list[str], columns: list[Column], *, bold: bool = False) -> str:
