@@ -1,4 +1,5 @@
-"""A faster drop-in for WeasyPrint 70's `draw_first_line`, the loop that writes each text line's glyphs.
+"""A faster drop-in for WeasyPrint 70's `draw_first_line`, the loop that writes each text line's glyphs,
+and two shortcuts in its line layout (a layout kept for drawing, a preformatted line shaped once).
 
 For the invoice's thousands of plain text lines it writes the same bytes with a fraction of the work.
 Imports nothing from the app: the rendering process (pdfa.py) installs it.
@@ -16,6 +17,7 @@ struct layout it was not written for.
 
 from __future__ import annotations
 
+import importlib
 import struct
 
 WEASYPRINT_VERSION = "70.0"
@@ -23,17 +25,29 @@ WEASYPRINT_VERSION = "70.0"
 _GLYPH_INFO = struct.Struct("=Iiii4x")
 
 _original = None
+_text_ffi = None  # weasyprint.text.ffi once installed (an import per line costs time)
+_original_layout_methods = None
+_original_split_first_line = None
+# The modules that imported WeasyPrint's split_first_line by name (the line layout calls it per line).
+_SPLIT_FIRST_LINE_USERS = (
+    "weasyprint.text.line_break",
+    "weasyprint.layout.inline",
+    "weasyprint.layout.preferred",
+)
 
 
 def install() -> bool:
-    """Put the fast path in place of `weasyprint.draw.text.draw_first_line`; True if it is in place."""
-    global _original
+    """Put the fast path in place of `weasyprint.draw.text.draw_first_line`, with the two layout
+    shortcuts (`_keep_layouts`, `_split_preformatted_lines_once`); True if they are in place."""
+    global _original, _text_ffi
     # WeasyPrint (Pango, cffi) is imported in the functions: heavy, and only the rendering process
     # that installs this fast path should pay for it.
     import weasyprint
     from weasyprint.draw import text as draw_text  # WeasyPrint: rendering process only
+    from weasyprint.text import ffi as text_ffi  # WeasyPrint: rendering process only
     from weasyprint.text.ffi import ffi  # WeasyPrint: rendering process only
 
+    _text_ffi = text_ffi
     if draw_text.draw_first_line is draw_first_line:
         return True
     if weasyprint.__version__ != WEASYPRINT_VERSION:
@@ -42,15 +56,104 @@ def install() -> bool:
         return False
     _original = draw_text.draw_first_line
     draw_text.draw_first_line = draw_first_line
+    _keep_layouts()
+    _split_preformatted_lines_once()
     return True
 
 
+def _split_preformatted_lines_once() -> None:
+    """Lay out a line of preformatted text (white-space: pre) that a newline ends once, not twice.
+
+    WeasyPrint's split_first_line shapes the line with the newline and one character after it (to
+    learn where the next line starts), then sets the text to the line alone and shapes it again.
+    A newline in pre text always ends the line and the next starts one byte after it, so here the
+    line alone is shaped once, with the same result. Anything else takes WeasyPrint's function.
+    """
+    global _original_split_first_line
+    from weasyprint.text.ffi import FROM_UNITS, pango  # WeasyPrint: rendering process only
+    from weasyprint.text.line_break import create_layout, line_size  # WeasyPrint: rendering only
+
+    if _original_split_first_line is not None:
+        return
+    original = _original_split_first_line = importlib.import_module(
+        _SPLIT_FIRST_LINE_USERS[0]
+    ).split_first_line
+
+    def split_first_line(
+        text, style, context, max_width, justification_spacing, is_line_start=True, minimum=False
+    ):
+        newline = text.find("\n") if style["white_space"] == "pre" else -1
+        if newline != -1:
+            line = text[:newline]
+            layout = create_layout(line, style, context, max_width, justification_spacing)
+            first_line, resume_index = layout.get_first_line()
+            if resume_index is None:  # else another break inside the line (U+2028 ...)
+                width, height = line_size(first_line, style)
+                baseline = pango.pango_layout_get_baseline(layout.layout) * FROM_UNITS
+                layout.deactivate()
+                return layout, first_line.length, len(line.encode()) + 1, width, height, baseline
+        return original(text, style, context, max_width, justification_spacing, is_line_start, minimum)
+
+    for name in _SPLIT_FIRST_LINE_USERS:
+        importlib.import_module(name).split_first_line = split_first_line
+
+
+def _keep_layouts() -> None:
+    """Keep each text line's Pango layout from layout time to drawing, instead of WeasyPrint's
+    dropping it after layout and building and shaping the same one again to draw it (a Pango
+    context, a layout and a shaping per line saved; a few MB more for a 10,000-line invoice).
+
+    Only where rebuilding would give the same layout: no justification spacing (which WeasyPrint
+    adds only when drawing), text that does not wrap (no width set, in which Pango would align
+    it), and the same style.
+    """
+    global _original_layout_methods
+    from weasyprint.text.line_break import Layout  # WeasyPrint: rendering process only
+
+    if _original_layout_methods is not None:
+        return
+    deactivate, reactivate = _original_layout_methods = (Layout.deactivate, Layout.reactivate)
+
+    def keeps(layout) -> bool:
+        # Text that never wraps (pre, nowrap) never has a width set while it is laid out.
+        return not layout.justification_spacing and layout.style["white_space"] in ("pre", "nowrap")
+
+    def deactivate_unless_kept(self):
+        if not keeps(self):
+            deactivate(self)
+
+    def reactivate_unless_kept(self, style):
+        if not hasattr(self, "layout") or style is not self.style or not keeps(self):
+            reactivate(self, style)
+
+    Layout.deactivate, Layout.reactivate = deactivate_unless_kept, reactivate_unless_kept
+
+
 def uninstall() -> None:
-    """Put WeasyPrint's own function back (tests compare the two)."""
+    """Put WeasyPrint's own functions back (tests compare the two)."""
     from weasyprint.draw import text as draw_text  # WeasyPrint: rendering process only
+
+    global _original_layout_methods, _original_split_first_line
+    from weasyprint.text.line_break import Layout  # WeasyPrint: rendering process only
 
     if _original is not None:
         draw_text.draw_first_line = _original
+    if _original_layout_methods is not None:
+        Layout.deactivate, Layout.reactivate = _original_layout_methods
+        _original_layout_methods = None
+    if _original_split_first_line is not None:
+        for name in _SPLIT_FIRST_LINE_USERS:
+            importlib.import_module(name).split_first_line = _original_split_first_line
+        _original_split_first_line = None
+
+
+_original_split_first_line = None
+# The modules that imported WeasyPrint's split_first_line by name (the line layout calls it per line).
+_SPLIT_FIRST_LINE_USERS = (
+    "weasyprint.text.line_break",
+    "weasyprint.layout.inline",
+    "weasyprint.layout.preferred",
+)
 
 
 def _fragments(font, font_size) -> dict:
@@ -64,10 +167,8 @@ def _fragments(font, font_size) -> dict:
 
 def _glyph_columns(glyph_string) -> tuple[list, list, list, list]:
     """A run's glyph ids, widths, x and y offsets, each read in one pass over the C array."""
-    from weasyprint.text.ffi import ffi  # WeasyPrint: rendering process only
-
     count = glyph_string.num_glyphs
-    fields = memoryview(ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO.size)).cast("i")
+    fields = memoryview(_text_ffi.ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO.size)).cast("i")
     step = _GLYPH_INFO.size // 4
     return (
         fields[0::step].tolist(),
@@ -86,8 +187,7 @@ def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
         or textbox.style["font_size"] < 1e-6
     ):
         return _original(stream, textbox, text_overflow, block_ellipsis, matrix)
-    from weasyprint.text.ffi import ffi, pango  # WeasyPrint: rendering process only
-
+    ffi, pango = _text_ffi.ffi, _text_ffi.pango
     pango.pango_layout_set_single_paragraph_mode(textbox.pango_layout.layout, True)
     first_line, _ = textbox.pango_layout.get_first_line()
 
