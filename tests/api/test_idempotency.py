@@ -39,10 +39,9 @@ def test_post_when_key_repeated_replays_first_answer_and_acts_once(app, as_role)
 
 def test_post_when_key_repeated_with_same_json_in_another_order_replays(app, as_role):
     client = as_role("admin")
-    client.post("/schedules/ACME/trigger", data='{"period": "2026-01"}', content_type="application/json",
-                headers={"Idempotency-Key": "k-2"})  # fmt: skip
-    again = client.post("/schedules/ACME/trigger", data='{ "period":"2026-01" }', content_type="application/json",
-                        headers={"Idempotency-Key": "k-2"})  # fmt: skip
+    headers = {"Idempotency-Key": "k-2", "Content-Type": "application/json"}
+    client.post("/schedules/ACME/trigger", data='{"period": "2026-01"}', headers=headers)
+    again = client.post("/schedules/ACME/trigger", data='{ "period":"2026-01" }', headers=headers)
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert _jobs(app) == 1
 
