@@ -43,6 +43,7 @@ EXPECT: dict[str, Expect] = {
     # everyone
     "main.index": Expect(SIGNED_IN, ok=302),
     "main.healthz": public(200),
+    "main.favicon": public(301),
     "main.brand_logo": public(302),  # COMPANY_LOGO unset in tests: our own mark under /static
     "auth.login": public(200, signed_in=302),
     "auth.forgot_password": public(200),
