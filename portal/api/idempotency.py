@@ -38,9 +38,11 @@ def request_fingerprint() -> str:
     """
     digest = hashlib.sha256()
     digest.update(f"{request.method} {request.path}?{request.query_string.decode()}\n".encode())
-    if request.is_json:
-        payload = request.get_json(silent=True)
+    payload = request.get_json(silent=True) if request.is_json else None
+    if payload is not None:
         digest.update(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
+    elif request.is_json:
+        digest.update(request.get_data(cache=True))  # not JSON after all: two such bodies differ as bytes
     elif request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         for name, value in sorted(request.form.items(multi=True)):
             digest.update(f"form {name}={value}\n".encode())

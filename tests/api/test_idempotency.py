@@ -109,3 +109,11 @@ def test_post_when_first_answer_was_an_error_not_stored_runs_again(app, as_role)
 
 def test_post_when_key_too_long_answers_422(as_role):
     assert _trigger(as_role("admin"), "k" * 256).status_code == 422
+
+
+def test_post_when_key_reused_with_other_unparsable_json_answers_422(app, as_role):
+    client = as_role("admin")
+    headers = {"Idempotency-Key": "k-8", "Content-Type": "application/json"}
+    client.post("/schedules/ACME/disable", data="{not json", headers=headers)
+    response = client.post("/schedules/ACME/disable", data="{other", headers=headers)
+    assert response.status_code == 422
