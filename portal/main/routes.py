@@ -62,6 +62,13 @@ def brand_logo():
     return response
 
 
+@bp.route("/favicon.ico")
+def favicon():
+    """Our icon for what browsers ask /favicon.ico for: documents without a <link rel=icon>, such as
+    the API's JSON (/api/v1/openapi.json, linked from its docs page)."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
+
+
 @bp.route("/healthz")
 @csrf.exempt
 def healthz():
