@@ -68,4 +68,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(partner_bp, url_prefix="/partner")
     app.register_blueprint(customer_bp, url_prefix="/customer")
     app.register_blueprint(admin_bp, url_prefix="/admin")
+
+    from portal import api
+
+    api.init_app(app)  # /api/v1: token-authenticated, CSRF-exempt, its errors as problem+json
     return app

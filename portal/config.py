@@ -85,6 +85,10 @@ def load_config(instance_path: str | Path, environ: Mapping[str, str] | None = N
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "5 per minute"),
         # Failed logins per account (the email typed), from any address.
         "LOGIN_ACCOUNT_RATE_LIMIT": env.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per 15 minutes"),
+        # Requests per API token (the whole API shares one budget per token); over it: 429 + Retry-After.
+        "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "600 per minute"),
+        # How long the first answer to a POST with an Idempotency-Key is replayed (24 at least).
+        "IDEMPOTENCY_HOURS": max(24, int(env.get("IDEMPOTENCY_HOURS", "24"))),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or redis_url or "memory://",
         # Redis down: count limits in this process's memory (with a logged warning), never answer 500.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

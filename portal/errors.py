@@ -44,6 +44,8 @@ def error_response(status: int, message: str | None = None):
 
 
 def init_app(app: Flask) -> None:
+    from portal.api import problems  # the API answers its errors as application/problem+json
+
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
         return error_response(
@@ -52,15 +54,21 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(exc):
+        if problems.is_api_request():
+            return problems.from_exception(exc)
         limit_mb = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
         return error_response(413, f"The file is too large: the limit is {limit_mb} MB.")
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
+        if problems.is_api_request():
+            return problems.from_exception(exc)
         return error_response(
             exc.code or 500, MESSAGES.get(exc.code) if exc.code in MESSAGES else exc.description
         )
 
     @app.errorhandler(500)
     def server_error(exc):
+        if problems.is_api_request():
+            return problems.problem(500)
         return error_response(500)

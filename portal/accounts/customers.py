@@ -9,6 +9,7 @@ from portal.accounts.rules import (
     ValidationError,
     apply_changes,
     check_address,
+    check_invoice_day,
     check_locale,
     check_name,
     check_payment_terms,
@@ -37,8 +38,7 @@ def create_customer(
         raise ValidationError("code", "use 1-32 letters, digits and dashes (e.g. ACME)")
     if not name.strip():
         raise ValidationError("name", "a name is required")
-    if not 1 <= int(invoice_day) <= 28:
-        raise ValidationError("invoice_day", "must be a day from 1 to 28, so that every month has it")
+    check_invoice_day(invoice_day)
     if db.session.scalar(select(Customer.id).where(Customer.code == code)):
         raise ValidationError("code", f"a customer with code {code!r} already exists")
     customer = Customer(
@@ -89,7 +89,7 @@ def update_customer(
         "name": check_name(name),
         "kind": CustomerKind(kind),
         "timezone": check_timezone(timezone.strip()),
-        "invoice_day": invoice_day,
+        "invoice_day": check_invoice_day(invoice_day),
         "invoicing_enabled": bool(invoicing_enabled),
     }
     if billing_address is not None:

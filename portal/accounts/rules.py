@@ -57,6 +57,13 @@ def check_address(text: str | None) -> str | None:
     return "\n".join(lines) or None
 
 
+def check_invoice_day(day) -> int:
+    """The day of the month a customer's invoice is made: 1-28, so that every month has it."""
+    if day is None or isinstance(day, bool) or not 1 <= int(day) <= 28:
+        raise ValidationError("invoice_day", "must be a day from 1 to 28, so that every month has it")
+    return int(day)
+
+
 def check_payment_terms(days) -> int:
     try:
         value = int(days)

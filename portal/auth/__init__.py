@@ -66,6 +66,8 @@ def load_user(user_id: str) -> User | None:
     The cookie's id also names the user's `session_version` (bumped when the password is set or
     the role changes), a second lock beside the row.
     """
+    if request.path.startswith("/api/"):
+        return None  # the API authenticates by token only (portal/api/auth.py), never by cookie
     uid, _, version = user_id.partition(":")
     if not uid.isdigit():
         return None
@@ -99,7 +101,7 @@ def init_app(app) -> None:
         A cookie of an ended session makes the request anonymous, so a page answers with the login
         page and a POST changes nothing (the view's login check refuses it).
         """
-        if request.endpoint == "static" or "_user_id" not in session:
+        if request.endpoint == "static" or "_user_id" not in session or request.path.startswith("/api/"):
             return None
         if not current_user.is_authenticated:
             if request.blueprint == "auth":  # the login and password pages: carry on, anonymous

@@ -1,5 +1,6 @@
 """The data model, one module per aggregate; importing this package registers every table."""
 
+from portal.models.api import ApiToken, IdempotencyRecord
 from portal.models.audit import AuditEvent, PendingView
 from portal.models.customers import Customer, CustomerAlias, CustomerKind, Employee
 from portal.models.delivery import (
@@ -21,6 +22,8 @@ from portal.models.uploads import MappingProfileVersion, RowOutcome, Upload, Upl
 from portal.models.users import Role, User
 
 __all__ = [
+    "ApiToken",
+    "IdempotencyRecord",
     "ChannelKind",
     "Delivery",
     "DeliveryAttempt",

@@ -25,10 +25,18 @@ class Expect:
     anonymous: int | str = LOGIN  # what an anonymous visitor gets
     public: bool = False  # open to anonymous visitors too
     signed_in: int | None = None  # public routes: what a signed-in user's GET answers (else ok)
+    # A REST API route (/api/v1): authenticated by a bearer token only, so a browser's session
+    # cookie answers 401 for every role (the matrix checks that); tests/api/test_matrix.py sends the
+    # same cells with each role's token and expects `roles`, `scoped` and `ok` as declared here.
+    api: bool = False
 
 
 def public(anonymous: int, signed_in: int | None = None) -> Expect:
     return Expect(SIGNED_IN, ok=anonymous, anonymous=anonymous, public=True, signed_in=signed_in)
+
+
+def api(roles: frozenset[str], *, scoped: bool = False, ok: int = 200) -> Expect:
+    return Expect(roles, scoped=scoped, ok=ok, anonymous=401, api=True)
 
 
 EXPECT: dict[str, Expect] = {
@@ -131,6 +139,19 @@ EXPECT: dict[str, Expect] = {
     "admin.user_sign_out_everywhere": Expect(ADMIN),
     "admin.failed_jobs": Expect(ADMIN),
     "admin.job_retry": Expect(ADMIN),
+    # the REST API (/api/v1): its document and docs page are public, the rest needs a token
+    "api-docs.openapi_json": public(200),
+    "api_docs_page.docs": public(200),
+    "api_directory.customers": api(ADMIN | CUSTOMER),
+    "api_directory.customer": api(ADMIN | CUSTOMER, scoped=True),
+    "api_directory.partners": api(ADMIN | PARTNER),
+    "api_directory.partner": api(ADMIN | PARTNER, scoped=True),
+    "api_schedules.schedules": api(ADMIN),
+    "api_schedules.schedule": api(ADMIN),  # also PATCH (api_schedules.schedule_update: same rule)
+    "api_schedules.schedule_update": api(ADMIN),
+    "api_schedules.schedule_enable": api(ADMIN),
+    "api_schedules.schedule_disable": api(ADMIN),
+    "api_schedules.schedule_trigger": api(ADMIN, ok=202),
 }
 # Not pages of the portal: files served as they are.
 UNCHECKED = {"static"}

@@ -135,6 +135,10 @@ def build_world(app: Flask, backend: str) -> World:
                 "customer_id": customer.id,
                 "upload_id": upload.id,
                 "name": "default",
+                # the API names objects by their codes: /customers/<code>, /schedules/<customer> ...
+                "code": customer.code,
+                "customer": customer.code,
+                "slug": partner.slug,
             }
     drain(app)
     with app.app_context():
@@ -174,6 +178,7 @@ def build_world(app: Flask, backend: str) -> World:
             db.session.commit()
             ids.update(
                 invoice_id=invoice.id,
+                number=invoice.number,
                 line_id=lines[1].id,
                 employee_id=lines[1].employee_id,
                 dispute_id=dispute.id,
