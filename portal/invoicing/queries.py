@@ -53,6 +53,12 @@ def _lines_query(invoice: Invoice, *, q: str = "", partner_id: int | None = None
     return stmt
 
 
+def lines_select(invoice: Invoice, **filters):
+    """The SELECT of invoice_lines() without order or page, for a caller that pages by its own key
+    (the API's cursor): rows of (LineItem, Employee, Partner, upload file name, is_adjustment)."""
+    return _lines_query(invoice, **filters)
+
+
 def invoice_lines(
     invoice: Invoice, *, limit: int = 100, offset: int = 0, sort: str = "employee", **filters
 ) -> list:
