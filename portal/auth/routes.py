@@ -94,6 +94,10 @@ def login():
 
 @bp.app_errorhandler(RateLimitExceeded)
 def login_rate_limited(exc):
+    from portal.api import problems
+
+    if problems.is_api_request():
+        return problems.from_exception(exc)  # the API's per-token limit: a problem with Retry-After
     if request.endpoint != "auth.login":
         return error_response(429)
     form = LoginForm()

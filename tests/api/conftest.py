@@ -119,3 +119,37 @@ def api(request):
         return api_client(client, token)
 
     return make
+
+
+# --- the cheaper per-test world: tests/conftest.py's `app` + `tenants`, with a token per user -------
+
+TENANT_EMAILS = {
+    "admin": "admin@example.com",
+    "partner": "partner@example.com",
+    "partner2": "partner2@example.com",
+    "customer": "customer@example.com",
+    "customer2": "customer2@example.com",
+}
+
+
+def token_for_email(app, email: str, **kwargs) -> str:
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == email))
+    return make_token(app, user, **kwargs)
+
+
+@pytest.fixture
+def tokens(app, tenants):
+    """A token per user of the `tenants` fixture: admin, partner, partner2, customer, customer2."""
+    app.config["API_RATE_LIMIT"] = "100000 per minute"
+    return {role: token_for_email(app, email) for role, email in TENANT_EMAILS.items()}
+
+
+@pytest.fixture
+def as_role(app, tokens):
+    """`as_role("admin")`: an ApiClient of a fresh test client with that user's token (None: no token)."""
+
+    def make(role: str | None):
+        return api_client(app.test_client(), tokens[role] if role else None)
+
+    return make

@@ -52,6 +52,10 @@ EXPECT: dict[str, Expect] = {
     "auth.change_password": Expect(SIGNED_IN),
     "auth.end_other_sessions": Expect(SIGNED_IN),
     "auth.end_session": Expect(SIGNED_IN),
+    "auth.api_tokens": Expect(SIGNED_IN),
+    "auth.api_token_create": Expect(SIGNED_IN),
+    # only the token's owner may revoke it; the world's token_id is nobody's (tests/auth/test_api_tokens.py)
+    "auth.api_token_revoke": Expect(SIGNED_IN, ok=404),
     # partners: their own uploads and mapping profiles
     "partner.uploads": Expect(PARTNER),
     "partner.upload_create": Expect(PARTNER),

@@ -188,6 +188,7 @@ def build_world(app: Flask, backend: str) -> World:
                 kind="pdf",
                 token="not-a-real-token",
                 session_id=1,  # only sent where refused before any lookup (tests/security/test_sessions.py)
+                token_id=10**6,  # no such API token: its revoke page answers 404 to everyone
             )
         event_id = db.session.scalar(select(AuditEvent.id).order_by(AuditEvent.id))
         job_id = db.session.scalar(select(JobRecord.id).order_by(JobRecord.created_at))
