@@ -370,10 +370,10 @@ def report_lines(args, number: str):
                 "application/pdf": {"schema": {"type": "string", "format": "binary"}},
                 "text/csv": {"schema": {"type": "string", "format": "binary"}},
             },
-        },
-        "404": {"$ref": "#/components/responses/NOT_FOUND"},
+        }
     }
 )
+@blp.alt_response(404, response="NOT_FOUND")
 def download(args, number: str):
     """Download the invoice's stored PDF or CSV as the invoice page serves it (recorded as a
     download). The documents are made when the invoice is approved: before that, 404."""
