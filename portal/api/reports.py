@@ -56,7 +56,7 @@ class DocumentLinksSchema(ma.Schema):
 
 
 class ReportSchema(ma.Schema):
-    number = ma.fields.String(required=True, metadata={"example": "ACME-2026-01"})
+    number = ma.fields.String(required=True, metadata={"example": "ACME-2026-01-1"})
     url = ma.fields.String(required=True)
     customer = ma.fields.String(required=True, metadata={"description": "The customer's code."})
     status = ma.fields.String(required=True, metadata={"enum": [s.value for s in InvoiceStatus]})
