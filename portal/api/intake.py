@@ -24,7 +24,7 @@ from portal.extensions import db
 from portal.ingest.batch import MAX_BATCH_ITEMS, BatchRefused, receive_batch, row_outcomes
 from portal.ingest.receive import UploadRefused, receive_upload
 from portal.ingest.reports import row_messages
-from portal.models import RowOutcome, Upload, UploadRow
+from portal.models import RowOutcome, Upload, UploadRow, UploadStatus
 
 blp = Blueprint("api_intake", __name__, description="Uploads and line-item batches from partners.")
 
@@ -62,15 +62,7 @@ class UploadSchema(ma.Schema):
     id = ma.fields.Integer(required=True)
     url = ma.fields.String(required=True)
     filename = ma.fields.String(required=True)
-    status = ma.fields.String(
-        required=True,
-        metadata={
-            "enum": [
-                "received", "parsing", "needs_mapping", "needs_review",
-                "imported", "cancelled", "failed", "superseded",
-            ]
-        },
-    )  # fmt: skip
+    status = ma.fields.String(required=True, metadata={"enum": [s.value for s in UploadStatus]})
     summary = ma.fields.String(required=True, metadata={"description": "What happened, in one phrase."})
     message = ma.fields.String(
         allow_none=True, required=True, metadata={"description": "A whole-file problem."}
@@ -276,7 +268,7 @@ def line_items(body):
     except UploadRefused as exc:
         db.session.rollback()
         _refused(exc)
-    if upload.status.value == "failed":
+    if upload.status == UploadStatus.FAILED:
         location = url_for("api_intake.upload", upload_id=upload.id)
         abort_problem(
             422,

@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from sqlalchemy import select
 
+from portal.core import audit
 from portal.extensions import db
 from portal.ingest.formats.base import cell_text
 from portal.ingest.headers import CANONICAL_FIELDS
@@ -21,6 +23,8 @@ from portal.ingest.receive import UploadRefused, display_name, receive_upload
 from portal.ingest.reports import row_messages
 from portal.models import Partner, Upload, UploadRow, UploadStatus, User
 from portal.models.base import utcnow
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH_ITEMS = 10_000
 # The fields of a batch item are the canonical field names; the profile maps each to itself. The
@@ -102,8 +106,34 @@ def receive_batch(
     )
     upload.status = UploadStatus.PARSING
     db.session.commit()
-    read_upload(upload, io.BytesIO(data), profile=BATCH_PROFILE, skip_trailing=False)
-    return db.session.get(Upload, upload.id)
+    upload_id = upload.id
+    try:
+        read_upload(upload, io.BytesIO(data), profile=BATCH_PROFILE, skip_trailing=False)
+    except Exception:
+        # No job will try again (a file's parse job would): end the upload as failed, so that it
+        # is not left "parsing" for ever and the same batch can be sent again.
+        db.session.rollback()
+        _give_up(upload_id)
+        raise
+    return db.session.get(Upload, upload_id)
+
+
+OUR_FAILURE = (
+    "The batch could not be read because of a failure on our side; nothing was imported. Send it again."
+)
+
+
+def _give_up(upload_id: int) -> None:
+    try:
+        upload = db.session.get(Upload, upload_id)
+        upload.status = UploadStatus.FAILED
+        upload.message = OUR_FAILURE
+        upload.parsed_at = utcnow()
+        audit.record("upload.failed", subject=upload, details={"message": OUR_FAILURE})
+        db.session.commit()
+    except Exception:  # the database itself is down: the error being raised says more
+        db.session.rollback()
+        log.exception("batch upload %s could not be marked failed", upload_id)
 
 
 def row_outcomes(upload: Upload) -> list[dict]:

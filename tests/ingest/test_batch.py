@@ -130,3 +130,22 @@ def test_unknown_field_is_refused(app, partner):
 def test_nul_in_a_value_fails_the_batch_like_a_file(app, partner):
     _, status, _, rows = send(app, [item("T-1", description="a\x00b")])
     assert status == "failed" and rows == []
+
+
+def test_a_failure_on_our_side_fails_the_batch_so_it_can_be_sent_again(app, partner, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from portal.ingest import batch
+
+    def broken(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(batch, "read_upload", broken)
+    with pytest.raises(OperationalError):
+        send(app, [item("T-1")])
+    with app.app_context():
+        upload = db.session.scalar(select(Upload))
+        assert (upload.status.value, upload.message) == ("failed", batch.OUR_FAILURE)
+    monkeypatch.undo()
+    _, status, _, _ = send(app, [item("T-1")])
+    assert status == "imported"
