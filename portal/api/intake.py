@@ -192,7 +192,9 @@ def _refused(exc: UploadRefused):
 @blp.alt_response(409, response="CONFLICT")
 @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
 def upload_create(files):
-    """Send one file (multipart field `file`), as on the upload page: stored with its sha256 and
+    """Send a file of line items.
+
+    One file in the multipart field `file`, as on the upload page: stored with its sha256 and
     queued for parsing; 202 with the upload's URL (also in `Location`) to follow its status.
 
     Refused with the page's reasons: over the size limit (413), empty (422), identical to an
@@ -219,8 +221,10 @@ def upload_create(files):
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, UploadDetailSchema)
 def upload(args, upload_id: int):
-    """An upload's status and counts, and its problem rows (rejected, in conflict, or held for an
-    unknown employee) with each field and reason, `limit` at a time in row order."""
+    """An upload's status, counts and problem rows.
+
+    The problem rows (rejected, in conflict, or held for an unknown employee) with each field and
+    reason, `limit` at a time in row order."""
     found = db.session.scalar(scoped(Upload).where(Upload.id == upload_id))
     if found is None:
         abort_problem(404)
@@ -249,10 +253,12 @@ def upload(args, upload_id: int):
 )
 @blp.alt_response(409, response="CONFLICT")
 def line_items(body):
-    """Send up to 10,000 line items as JSON; they are judged at once, row by row, exactly as the rows
-    of a file: 201 with every item's outcome (accepted, quarantined, duplicate, conflict, rejected
-    with its field and reason). A clean batch is imported; any other waits for review as an upload
-    (its URL in `Location`), like a file. An identical batch sent again is a 409 naming the first.
+    """Send up to 10,000 line items as JSON.
+
+    They are judged at once, row by row, exactly as the rows of a file: 201 with every item's
+    outcome (accepted, quarantined, duplicate, conflict, rejected with its field and reason). A
+    clean batch is imported; any other waits for review as an upload (its URL in `Location`), like
+    a file. An identical batch sent again is a 409 naming the first.
     """
     try:
         upload = receive_batch(

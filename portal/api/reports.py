@@ -375,8 +375,10 @@ def report_lines(args, number: str):
 )
 @blp.alt_response(404, response="NOT_FOUND")
 def download(args, number: str):
-    """Download the invoice's stored PDF or CSV as the invoice page serves it (recorded as a
-    download). The documents are made when the invoice is approved: before that, 404."""
+    """Download the invoice's stored PDF or CSV.
+
+    The same bytes as the invoice page serves (recorded as a download). The documents are made when
+    the invoice is approved: before that, 404."""
     inv = find_invoice(number)
     if args["format"] not in invoice_views.documents(inv):
         abort_problem(
@@ -395,8 +397,10 @@ def download(args, number: str):
 @blp.response(200, ReportDetailSchema)
 @blp.alt_response(409, response="CONFLICT")
 def approve(body, invoice: Invoice):
-    """Approve an invoice awaiting decision (optional `comment`): its PDF and CSV are then made and
-    delivered. Refused (409) once decided, naming who decided, or while a line is disputed."""
+    """Approve an invoice awaiting decision.
+
+    With an optional `comment`; its PDF and CSV are then made and delivered. Refused (409) once
+    decided, naming who decided, or while a line is disputed."""
     _decide(lambda: lifecycle.approve(invoice, by=current_user, comment=body.get("comment")))
     return _detail(invoice)
 
@@ -409,8 +413,10 @@ def approve(body, invoice: Invoice):
 @blp.response(200, ReportDetailSchema)
 @blp.alt_response(409, response="CONFLICT")
 def deny(body, invoice: Invoice):
-    """Deny an invoice awaiting decision with a `reason` (required: 422 without one); our team is
-    told and issues a corrected revision."""
+    """Deny an invoice awaiting decision, with a reason.
+
+    `reason` is required (422 without one); our team is told and issues a corrected revision.
+    Refused (409) once decided."""
     _decide(lambda: lifecycle.deny(invoice, by=current_user, reason=body["reason"]))
     return _detail(invoice)
 
@@ -423,8 +429,10 @@ def deny(body, invoice: Invoice):
 @blp.response(200, DisputeSchema)
 @blp.alt_response(409, response="CONFLICT")
 def dispute(body, invoice: Invoice, line_id: int):
-    """Flag a line of an invoice awaiting decision as disputed with a `comment` (or change the
-    comment); a line not on the invoice is a 404. The invoice cannot then be approved whole."""
+    """Dispute a line of an invoice awaiting decision.
+
+    With a `comment` (sent again: the comment is changed); a line not on the invoice is a 404, an
+    invoice decided meanwhile a 409. The invoice cannot then be approved whole."""
     on_invoice = db.session.scalar(
         select(LineItem.id).where(LineItem.id == line_id, LineItem.invoice_id == invoice.id)
     )
