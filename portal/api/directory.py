@@ -65,7 +65,7 @@ def _partners():
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, CustomerPageSchema)
 def customers(args):
-    """List customers (an admin: all; a contact: its own), by code's creation order."""
+    """List customers (an admin: all; a contact: its own), oldest first."""
     return paginate(_customers(), key=Customer.id, limit=args["limit"], cursor=args["cursor"]).as_dict()
 
 

@@ -128,7 +128,8 @@ def test_matrix_every_cell_answers_as_declared(matrix):
 def test_matrix_covers_every_role_and_another_tenants_objects(matrix):
     results, _, _ = matrix
     assert {cell.role for cell in results} == set(ROLES)
-    cross_tenant = [c for c in results if c.expected == 404]
+    # (a route whose declared answer is 404 for everyone, like revoking nobody's API token, is not one)
+    cross_tenant = [c for c in results if c.expected == 404 and EXPECT[c.endpoint].ok != 404]
     assert {c.role for c in cross_tenant} == {"partner_a", "partner_b", "customer_a", "customer_b"}
 
 
