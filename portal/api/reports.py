@@ -15,6 +15,7 @@ from flask import url_for
 from flask_login import current_user
 from flask_smorest import Blueprint
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal.api.auth import roles_required
 from portal.api.idempotency import idempotent
@@ -25,7 +26,7 @@ from portal.core.money import to_decimal
 from portal.core.tenancy import scoped
 from portal.extensions import db
 from portal.invoicing import disputes, lifecycle, queries
-from portal.models import Customer, Invoice, InvoiceStatus, LineItem
+from portal.models import Customer, Invoice, InvoiceDocument, InvoiceStatus, LineItem
 from portal.web import invoices as invoice_views
 from portal.web.inputs import InputError, parse_period
 
@@ -195,8 +196,9 @@ class DisputeArgsSchema(ma.Schema):
 # --- serialization ---------------------------------------------------------------------------------
 
 
-def _report(inv: Invoice) -> dict:
-    docs = invoice_views.documents(inv)
+def _report(inv: Invoice, docs: set[str] | None = None) -> dict:
+    """The invoice's fields; `docs` (the kinds of its stored documents) when the caller has them."""
+    docs = set(invoice_views.documents(inv)) if docs is None else docs
     kind = "credit_note" if inv.is_credit_note else ("supplemental" if inv.supplement else "invoice")
     return {
         "number": inv.number,
@@ -328,8 +330,17 @@ def reports(args):
         )
     if args.get("currency"):
         stmt = stmt.where(Invoice.currency == args["currency"].upper())
+    stmt = stmt.options(selectinload(Invoice.customer), selectinload(Invoice.decided_by))
     page = paginate(stmt, key=Invoice.id, limit=args["limit"], cursor=args["cursor"], descending=True)
-    return {"items": [_report(inv) for inv in page.items], "next_cursor": page.next_cursor}
+    docs: dict[int, set[str]] = {}
+    for invoice_id, kind in db.session.execute(
+        select(InvoiceDocument.invoice_id, InvoiceDocument.kind).where(
+            InvoiceDocument.invoice_id.in_([inv.id for inv in page.items])
+        )
+    ):
+        docs.setdefault(invoice_id, set()).add(kind)
+    items = [_report(inv, docs.get(inv.id, set())) for inv in page.items]
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 @blp.route("/reports/<number>")
