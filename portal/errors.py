@@ -30,6 +30,10 @@ def wants_json() -> bool:
 
 def error_response(status: int, message: str | None = None):
     message = message or MESSAGES.get(status, "Error")
+    if request.path.startswith("/api/"):
+        from portal.api.problems import problem  # the API's errors are problems, whoever raises them
+
+        return problem(status, detail=message)
     if wants_json():
         return jsonify(error=message, status=status), status
     response = make_response(render_template("errors/error.html", status=status, message=message), status)

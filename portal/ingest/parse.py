@@ -279,20 +279,33 @@ def parse_upload(upload_id: int) -> dict:
 
     storage_stream = get_storage().open(upload.storage_key)
     try:
-        stream = ensure_seekable(storage_stream)
-        try:
-            read = _read_and_stage(upload, stream)
-        except Exception as exc:
-            # Whatever the file made a parser raise fails the upload now, for good: reading the same
-            # bytes again would fail the same way. Only the database, Redis or storage failing is
-            # raised on, for the job to retry.
-            if is_infrastructure_error(exc):
-                raise
-            if not isinstance(exc, IngestError):
-                log.warning("upload %s: unexpected error while reading the file", upload_id, exc_info=True)
-            return _fail(upload, str(as_ingest_error(exc, None)))
+        return read_upload(upload, storage_stream)
     finally:
         storage_stream.close()
+
+
+def read_upload(
+    upload: Upload, source: BinaryIO, *, profile: MappingProfile | None = None, skip_trailing: bool = True
+) -> dict:
+    """Read an upload's file from `source`, stage every row with its outcome, import a clean file.
+
+    The parse job reads the stored original with the partner's newest profile that covers the
+    headers; a line-items batch sent as data (portal.ingest.batch) is read here too, with its fixed
+    `profile` and every item kept a row (`skip_trailing=False`), so both go through the same rules.
+    Commits; a problem with the file's content fails the upload with its message.
+    """
+    try:
+        stream = ensure_seekable(source)
+        read = _read_and_stage(upload, stream, profile=profile, skip_trailing=skip_trailing)
+    except Exception as exc:
+        # Whatever the file made a parser raise fails the upload now, for good: reading the same
+        # bytes again would fail the same way. Only the database, Redis or storage failing is
+        # raised on, for the job to retry.
+        if is_infrastructure_error(exc):
+            raise
+        if not isinstance(exc, IngestError):
+            log.warning("upload %s: unexpected error while reading the file", upload.id, exc_info=True)
+        return _fail(upload, str(as_ingest_error(exc, None)))
     if isinstance(read, dict):
         return read
     staged, version = read
@@ -303,7 +316,11 @@ def parse_upload(upload_id: int) -> dict:
     audit.record(
         "upload.parsed",
         subject=upload,
-        details={"rows_read": staged, "mapping_version": version.version, **upload.counts()},
+        details={
+            "rows_read": staged,
+            "mapping_version": version.version if version is not None else None,
+            **upload.counts(),
+        },
     )
     if clean:
         import_upload(upload, user=None)
@@ -313,30 +330,36 @@ def parse_upload(upload_id: int) -> dict:
     return {"upload_id": upload.id, "status": upload.status.value, **upload.counts()}
 
 
-def _read_and_stage(upload: Upload, stream: BinaryIO) -> tuple[int, MappingProfileVersion] | dict:
-    """Open the file, pick the profile and stage every row; the job's answer if it stops early.
+def _read_and_stage(
+    upload: Upload, stream: BinaryIO, *, profile: MappingProfile | None = None, skip_trailing: bool = True
+) -> tuple[int, MappingProfileVersion | None] | dict:
+    """Open the file, pick the profile (unless given) and stage every row; the job's answer if it
+    stops early.
 
     Every problem with the file's content is raised (IngestError, or what a parser raised).
     """
     parsed = open_source(stream)
     upload.file_format = parsed.format
     upload.headers = list(parsed.headers)
-    version = choose_profile(upload.partner_id, parsed.headers)
-    if version is None:
-        parsed.close()
-        upload.status = UploadStatus.NEEDS_MAPPING
-        audit.record("upload.needs_mapping", subject=upload, details={"headers": upload.headers})
-        db.session.commit()
-        return {"upload_id": upload.id, "status": upload.status.value}
-    profile = MappingProfile.from_json_dict(version.profile)
+    version = None
+    if profile is None:
+        version = choose_profile(upload.partner_id, parsed.headers)
+        if version is None:
+            parsed.close()
+            upload.status = UploadStatus.NEEDS_MAPPING
+            audit.record("upload.needs_mapping", subject=upload, details={"headers": upload.headers})
+            db.session.commit()
+            return {"upload_id": upload.id, "status": upload.status.value}
+        profile = MappingProfile.from_json_dict(version.profile)
+        upload.mapping_profile_id = version.id
     if profile.sheet and parsed.sheet and profile.sheet != parsed.sheet:
         parsed.close()
         stream.seek(0)
         parsed = open_source(stream, sheet=profile.sheet)
-    upload.mapping_profile_id = version.id
     upload.sheet = parsed.sheet
     with parsed:
-        parsed.skip_trailing_rows(row_key_columns(profile))
+        if skip_trailing:
+            parsed.skip_trailing_rows(row_key_columns(profile))
         if not parsed.has_rows():
             if parsed.skipped:
                 listed = ", ".join(f"row {s['row']} ({s['reason']})" for s in parsed.skipped[:5])

@@ -47,12 +47,19 @@ def display_name(filename: str | None) -> str:
 
 
 def receive_upload(
-    partner: Partner, stream: BinaryIO, filename: str, *, user: User | None, max_bytes: int
+    partner: Partner,
+    stream: BinaryIO,
+    filename: str,
+    *,
+    user: User | None,
+    max_bytes: int,
+    queue_parse: bool = True,
 ) -> Upload:
     """Store the original file with its sha256, record the upload and its parse job (caller commits).
 
     Refuses an empty file, a file over `max_bytes`, and a byte-identical copy of an upload that was
-    not cancelled or failed (naming that upload).
+    not cancelled or failed (naming that upload). `queue_parse=False` records no job: the caller
+    reads the file at once (a line-items batch, portal.ingest.batch).
     """
     stream = ensure_seekable(stream)
     digest, size = hashlib.sha256(), 0
@@ -101,9 +108,10 @@ def receive_upload(
     )
     db.session.add(upload)
     db.session.flush()
-    upload.job_id = jobs.enqueue(
-        parse_upload, upload.id, queue="ingest", description=f"Parse upload #{upload.id}"
-    ).id
+    if queue_parse:
+        upload.job_id = jobs.enqueue(
+            parse_upload, upload.id, queue="ingest", description=f"Parse upload #{upload.id}"
+        ).id
     audit.record(
         "upload.received",
         subject=upload,

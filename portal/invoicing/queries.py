@@ -50,6 +50,21 @@ def _filtered(stmt, *, q: str = "", partner_id: int | None = None, expense_type:
     return stmt
 
 
+def lines_select(invoice: Invoice, **filters):
+    """The SELECT of the revision's lines, filtered, without order or page, for a caller that pages
+    by its own key (the API's cursor): rows of (LineItem, Employee, Partner, upload file name,
+    is_adjustment)."""
+    stmt = (
+        select(LineItem, Employee, Partner, Upload.filename, InvoiceLine.is_adjustment)
+        .join(InvoiceLine, InvoiceLine.line_item_id == LineItem.id)
+        .join(Employee, Employee.id == LineItem.employee_id)
+        .join(Partner, Partner.id == LineItem.partner_id)
+        .join(Upload, Upload.id == LineItem.upload_id)
+        .where(InvoiceLine.invoice_id == invoice.id)
+    )
+    return _filtered(stmt, **filters)
+
+
 # An invoice's set of lines never changes: `invoice_lines` is written once, when the revision is
 # built (a correction is a new revision, a new invoice). So the order of a filtered, sorted view can
 # be kept, and each page reads only its own rows by primary key, instead of joining, sorting and
@@ -102,14 +117,7 @@ def invoice_lines(
     ids = line_order(invoice, sort=sort, **filters)[offset : offset + limit]
     if not ids:
         return []
-    rows = db.session.execute(
-        select(LineItem, Employee, Partner, Upload.filename, InvoiceLine.is_adjustment)
-        .join(InvoiceLine, InvoiceLine.line_item_id == LineItem.id)
-        .join(Employee, Employee.id == LineItem.employee_id)
-        .join(Partner, Partner.id == LineItem.partner_id)
-        .join(Upload, Upload.id == LineItem.upload_id)
-        .where(InvoiceLine.invoice_id == invoice.id, LineItem.id.in_(ids))
-    ).all()
+    rows = db.session.execute(lines_select(invoice).where(LineItem.id.in_(ids))).all()
     position = {line_id: n for n, line_id in enumerate(ids)}
     return sorted(rows, key=lambda row: position[row[0].id])
 

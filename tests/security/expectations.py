@@ -157,6 +157,16 @@ EXPECT: dict[str, Expect] = {
     "api_schedules.schedule_enable": api(ADMIN),
     "api_schedules.schedule_disable": api(ADMIN),
     "api_schedules.schedule_trigger": api(ADMIN, ok=202),
+    "api_reports.reports": api(ADMIN | CUSTOMER),
+    "api_reports.report": api(ADMIN | CUSTOMER, scoped=True),
+    "api_reports.report_lines": api(ADMIN | CUSTOMER, scoped=True),
+    "api_reports.download": api(ADMIN | CUSTOMER, scoped=True),
+    "api_reports.approve": api(CUSTOMER, scoped=True),
+    "api_reports.deny": api(CUSTOMER, scoped=True),
+    "api_reports.dispute": api(CUSTOMER, scoped=True),
+    "api_intake.upload_create": api(PARTNER, ok=202),
+    "api_intake.upload": api(ADMIN | PARTNER, scoped=True),
+    "api_intake.line_items": api(PARTNER, ok=201),
 }
 # Not pages of the portal: files served as they are.
 UNCHECKED = {"static"}
