@@ -1,7 +1,7 @@
 """queue_messages: queue messages that announced a partner file, so a redelivered one imports once
 
 Revision ID: 0019_queue_messages
-Revises: 0017_audit_pending_views
+Revises: 0018_api_tokens
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0019_queue_messages"
-down_revision = "0017_audit_pending_views"
+down_revision = "0018_api_tokens"
 branch_labels = None
 depends_on = None
 
