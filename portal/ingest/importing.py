@@ -18,8 +18,9 @@ from portal.models import (
 from portal.models.base import UTCDateTime, utcnow
 from portal.models.uploads import SUPERSEDABLE_STATUSES
 
-CLASSIFY_AGAINST_LINES = text(
-    """
+# Held rows (accepted or quarantined) whose reference is already a line item of another row become
+# duplicates (same content) or conflicts.
+_CLASSIFY = """
     UPDATE upload_rows SET
       existing_line_item_id = (
         SELECT li.id FROM line_items li
@@ -29,13 +30,14 @@ CLASSIFY_AGAINST_LINES = text(
           WHERE li.partner_id = :partner_id AND li.partner_reference = upload_rows.partner_reference
             AND li.fingerprint = upload_rows.fingerprint)
         THEN 'duplicate' ELSE 'conflict' END
-    WHERE upload_id = :upload_id AND outcome IN ('accepted', 'quarantined')
+    WHERE upload_id = :upload_id AND outcome IN ({outcomes})
       AND EXISTS (
         SELECT 1 FROM line_items li
         WHERE li.partner_id = :partner_id AND li.partner_reference = upload_rows.partner_reference
           AND NOT (li.upload_id = :upload_id AND li.source_row = upload_rows.row_number))
     """
-)
+CLASSIFY_AGAINST_LINES = text(_CLASSIFY.format(outcomes="'accepted', 'quarantined'"))
+_CLASSIFY_QUARANTINED = text(_CLASSIFY.format(outcomes="'quarantined'"))
 
 
 def refresh_counts(upload: Upload) -> None:
@@ -72,10 +74,25 @@ _IMPORT = text(
 
 
 def insert_lines(upload: Upload, outcome: str) -> None:
+    """Import the upload's rows of `outcome` that have an employee, each at most once."""
     params = {"upload_id": upload.id, "partner_id": upload.partner_id, "outcome": outcome, "now": utcnow()}
-    db.session.execute(_IMPORT, params)
+    inserted = db.session.execute(_IMPORT, params).rowcount
     # A line another upload imported in the meantime made ours skip: say so instead of counting it.
-    db.session.execute(CLASSIFY_AGAINST_LINES, params)
+    # An accepted row always names its employee, so when every accepted row became a line, none
+    # of them can clash (the unique key holds each reference for it) and only the quarantined rows
+    # are checked: one pass less over a big file.
+    if outcome == RowOutcome.ACCEPTED.value and inserted == _count(upload, outcome):
+        db.session.execute(_CLASSIFY_QUARANTINED, params)
+    else:
+        db.session.execute(CLASSIFY_AGAINST_LINES, params)
+
+
+def _count(upload: Upload, outcome: str) -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(UploadRow)
+        .where(UploadRow.upload_id == upload.id, UploadRow.outcome == outcome)
+    )
 
 
 def import_upload(upload: Upload, *, user: User | None) -> None:

@@ -185,6 +185,7 @@ def _staged_rows(upload_id: int, rows, profile: MappingProfile, lookups: _Lookup
     customers = lookups.customers
     employees = lookups.employees
     match_by, key = profile.customer_match, profile.employee_key
+    by_code, by_our_code, by_id_only = customers.by_code, match_by == "code", key == "external_id"
     accepted, quarantined = RowOutcome.ACCEPTED.value, RowOutcome.QUARANTINED.value
     for row in rows:
         number = row.number
@@ -209,20 +210,26 @@ def _staged_rows(upload_id: int, rows, profile: MappingProfile, lookups: _Lookup
             )
         (external_id, name, code, reference, expense_type, amount, currency, date, description, term,
          email) = values  # fmt: skip
-        customer_id, reason = customers.match(code, by=match_by)
+        # Our own code, as written, is the common case: one dict look-up, no call.
+        customer_id = by_code.get(code) if by_our_code else None
         if customer_id is None:
-            yield _rejected_for(upload_id, number, reference, "customer_code", code, reason)
-            continue
-        if match_by == "name" or (code not in customers.by_code and code.upper() not in customers.by_code):
-            code = customers.codes[customer_id]  # a name or an alias: the fingerprint uses our code
+            customer_id, reason = customers.match(code, by=match_by)
+            if customer_id is None:
+                yield _rejected_for(upload_id, number, reference, "customer_code", code, reason)
+                continue
+            if match_by == "name" or (code not in by_code and code.upper() not in by_code):
+                code = customers.codes[customer_id]  # a name or an alias: the fingerprint uses our code
         known = employees.get(customer_id)
         if known is None:
             yield FLUSH  # the lookup below queries on the connection the bulk write is using
             known = lookups.employees_of(customer_id)
-        employee_id, clash = _employee(known[0], known[1], external_id, email, key)
-        if clash is not None:
-            yield _rejected_for(upload_id, number, reference, *clash)
-            continue
+        if by_id_only:
+            employee_id = known[0].get(external_id)
+        else:
+            employee_id, clash = _employee(known[0], known[1], external_id, email, key)
+            if clash is not None:
+                yield _rejected_for(upload_id, number, reference, *clash)
+                continue
         yield (
             upload_id,
             number,

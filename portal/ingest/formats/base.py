@@ -189,16 +189,19 @@ def trailer_reason(values: list[str]) -> str | None:
 
 
 def _row_reason(row: SourceRow, key_headers: tuple[str, ...]) -> str | None:
-    values = list(row.cells.values())
-    reason = trailer_reason(values)
+    cells = row.cells
     if not key_headers:
-        return reason
-    filled = sum(1 for h in key_headers if (row.cells.get(h) or "").strip())
+        return trailer_reason(list(cells.values()))
+    filled = sum(1 for h in key_headers if (cells.get(h) or "").strip())
+    # A row with two of them filled (an employee and its reference) is a line item, whatever its
+    # first cell says; a 'Total' in the employee column fills only one. Decided before the trailer
+    # patterns are tried: nearly every row of a file is such a row.
+    if filled >= min(2, len(key_headers)):
+        return None
+    reason = trailer_reason(list(cells.values()))
     if not filled:
         return reason or "no employee and no reference"
-    # A row with two of them filled (an employee and its reference) is a line item, whatever its
-    # first cell says; a 'Total' in the employee column fills only one.
-    return reason if filled < min(2, len(key_headers)) else None
+    return reason
 
 
 def _without_trailing_rows(
@@ -267,9 +270,11 @@ def check_cells(values, row: int | str) -> None:  # type: ignore[no-untyped-def]
 
     A NUL is never text a person typed, and PostgreSQL cannot store it.
     """
-    if values and max(map(len, values)) > limits.MAX_CELL_CHARS:
+    joined = "".join(values)
+    # No cell can be longer than all of them together: one max() saved on nearly every row.
+    if len(joined) > limits.MAX_CELL_CHARS and max(map(len, values)) > limits.MAX_CELL_CHARS:
         raise IngestError(limits.cell_too_long(row))
-    if "\x00" in "".join(values):
+    if "\x00" in joined:
         raise IngestError(f"Row {row} holds a NUL character, which text never contains; is it a binary file?")
 
 
