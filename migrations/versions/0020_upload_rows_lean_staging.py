@@ -3,16 +3,16 @@
 Each staged row paid for all three; a file's rows are nearly all accepted, nothing looked rows up by
 reference, and only the parse job writes these rows, for the upload it holds (bench/ingest.py).
 
-Revision ID: 0018_upload_rows_lean_staging
-Revises: 0017_audit_pending_views
+Revision ID: 0020_upload_rows_lean_staging
+Revises: 0019_queue_messages
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0018_upload_rows_lean_staging"
-down_revision = "0017_audit_pending_views"
+revision = "0020_upload_rows_lean_staging"
+down_revision = "0019_queue_messages"
 branch_labels = None
 depends_on = None
 
