@@ -334,19 +334,7 @@ class QueueIntake:
                         message_id, notice, partner, exc.existing.id, exc.existing.sha256, etag=etag
                     )
                 raise MessageRefused(str(exc)) from exc
-        db.session.add(
-            QueueMessage(
-                message_id=message_id,
-                record_index=notice.index,
-                bucket=notice.bucket,
-                object_key=notice.key,
-                etag=etag or notice.etag,
-                sha256=upload.sha256,
-                partner_id=partner.id,
-                upload_id=upload.id,
-                outcome=QueueOutcome.RECEIVED,
-            )
-        )
+        self._record(message_id, notice, partner, upload.id, upload.sha256, etag, QueueOutcome.RECEIVED)
         audit.record(
             "upload.received_from_queue",
             subject=upload,
@@ -381,6 +369,17 @@ class QueueIntake:
     def _remember_duplicate(
         self, message_id, notice, partner, upload_id, sha256, *, etag=None
     ) -> tuple[QueueOutcome, int]:
+        self._record(message_id, notice, partner, upload_id, sha256, etag, QueueOutcome.DUPLICATE)
+        if self._commit(message_id, notice):
+            log.info(
+                "queue message %s: %s is the same file as upload #%s; not imported again",
+                message_id, notice.where, upload_id,
+            )  # fmt: skip
+        return QueueOutcome.DUPLICATE, upload_id
+
+    @staticmethod
+    def _record(message_id, notice, partner, upload_id, sha256, etag, outcome) -> None:
+        """Remember the message's file and the upload it became (or already was)."""
         db.session.add(
             QueueMessage(
                 message_id=message_id,
@@ -391,15 +390,9 @@ class QueueIntake:
                 sha256=sha256,
                 partner_id=partner.id,
                 upload_id=upload_id,
-                outcome=QueueOutcome.DUPLICATE,
+                outcome=outcome,
             )
         )
-        if self._commit(message_id, notice):
-            log.info(
-                "queue message %s: %s is the same file as upload #%s; not imported again",
-                message_id, notice.where, upload_id,
-            )  # fmt: skip
-        return QueueOutcome.DUPLICATE, upload_id
 
     def _commit(self, message_id: str, notice: FileNotice) -> bool:
         """Commit; False when another consumer recorded this message's file first (its row stands)."""
