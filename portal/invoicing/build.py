@@ -145,33 +145,51 @@ _CHUNK_SNAPSHOT = text(
     " JOIN line_items li ON li.customer_id = i.customer_id AND li.invoice_id = i.id"
     " WHERE i.id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))
-_CHUNK_TOTALS = text(
+# The totals of every invoice of the chunk (the three breakdowns, then the invoice's own sums) from
+# one read of their lines, `l`: a CTE used several times is computed once (PostgreSQL materializes
+# it). On PostgreSQL both writes are one statement (the breakdowns' INSERT a data-modifying CTE); on
+# SQLite, two, each with its own `l`.
+_CHUNK_LINES = (
+    "SELECT i.id AS invoice_id, li.employee_id, li.partner_id, li.expense_type, li.amount_minor,"
+    " CASE WHEN li.service_date < i.period_start THEN 1 ELSE 0 END AS adj"
+    " FROM invoices i JOIN line_items li ON li.customer_id = i.customer_id AND li.invoice_id = i.id"
+    " WHERE i.id IN :ids"
+)
+_INSERT_BREAKDOWNS = (
     "INSERT INTO invoice_totals (invoice_id, dimension, key, label, amount_minor, line_count)"
-    " SELECT i.id, 'employee', CAST(e.id AS VARCHAR(64)), e.name || ' (' || e.external_id || ')',"
-    " SUM(li.amount_minor), COUNT(*) FROM invoices i"
-    " JOIN line_items li ON li.customer_id = i.customer_id AND li.invoice_id = i.id"
-    " JOIN employees e ON e.id = li.employee_id"
-    " WHERE i.id IN :ids GROUP BY i.id, e.id, e.name, e.external_id"
+    " SELECT l.invoice_id, 'employee', CAST(e.id AS VARCHAR(64)), e.name || ' (' || e.external_id || ')',"
+    " SUM(l.amount_minor), COUNT(*) FROM l JOIN employees e ON e.id = l.employee_id"
+    " GROUP BY l.invoice_id, e.id, e.name, e.external_id"
     " UNION ALL"
-    " SELECT i.id, 'partner', CAST(p.id AS VARCHAR(64)), p.name, SUM(li.amount_minor), COUNT(*)"
-    " FROM invoices i JOIN line_items li ON li.customer_id = i.customer_id AND li.invoice_id = i.id"
-    " JOIN partners p ON p.id = li.partner_id WHERE i.id IN :ids GROUP BY i.id, p.id, p.name"
+    " SELECT l.invoice_id, 'partner', CAST(p.id AS VARCHAR(64)), p.name, SUM(l.amount_minor), COUNT(*)"
+    " FROM l JOIN partners p ON p.id = l.partner_id GROUP BY l.invoice_id, p.id, p.name"
     " UNION ALL"
-    " SELECT i.id, 'expense_type', li.expense_type, li.expense_type, SUM(li.amount_minor), COUNT(*)"
-    " FROM invoices i JOIN line_items li ON li.customer_id = i.customer_id AND li.invoice_id = i.id"
-    " WHERE i.id IN :ids GROUP BY i.id, li.expense_type"
-).bindparams(bindparam("ids", expanding=True))
-_CHUNK_SUMS = text(
+    " SELECT l.invoice_id, 'expense_type', l.expense_type, l.expense_type, SUM(l.amount_minor), COUNT(*)"
+    " FROM l GROUP BY l.invoice_id, l.expense_type"
+)
+_CHUNK_SUMS_SELECT = (
+    "SELECT l.invoice_id, SUM(l.amount_minor) AS total, COUNT(*) AS lines,"
+    " SUM(CASE WHEN l.adj = 1 THEN l.amount_minor ELSE 0 END) AS adj, SUM(l.adj) AS adj_lines,"
+    " COUNT(DISTINCT l.employee_id) AS employees, COUNT(DISTINCT l.partner_id) AS partners"
+    " FROM l GROUP BY l.invoice_id"
+)
+_UPDATE_SUMS = (
     "UPDATE invoices SET total_minor = s.total, line_count = s.lines, adjustment_minor = s.adj,"
     " adjustment_count = s.adj_lines, employee_count = s.employees, partner_count = s.partners"
-    " FROM (SELECT i.id AS invoice_id, SUM(li.amount_minor) AS total, COUNT(*) AS lines,"
-    " SUM(CASE WHEN li.service_date < i.period_start THEN li.amount_minor ELSE 0 END) AS adj,"
-    " SUM(CASE WHEN li.service_date < i.period_start THEN 1 ELSE 0 END) AS adj_lines,"
-    " COUNT(DISTINCT li.employee_id) AS employees, COUNT(DISTINCT li.partner_id) AS partners"
-    " FROM invoices i JOIN line_items li ON li.customer_id = i.customer_id AND li.invoice_id = i.id"
-    " WHERE i.id IN :ids GROUP BY i.id) s"
+)
+_RETURNING_SUMS = (
     " WHERE invoices.id = s.invoice_id"
     " RETURNING invoices.id, invoices.total_minor, invoices.line_count, invoices.adjustment_count"
+)
+_CHUNK_TOTALS = text(f"WITH l AS ({_CHUNK_LINES}) {_INSERT_BREAKDOWNS}").bindparams(
+    bindparam("ids", expanding=True)
+)
+_CHUNK_SUMS = text(
+    f"{_UPDATE_SUMS} FROM (WITH l AS ({_CHUNK_LINES}) {_CHUNK_SUMS_SELECT}) s{_RETURNING_SUMS}"
+).bindparams(bindparam("ids", expanding=True))
+_CHUNK_TOTALS_AND_SUMS = text(
+    f"WITH l AS ({_CHUNK_LINES}), breakdowns AS ({_INSERT_BREAKDOWNS} RETURNING 1)"
+    f" {_UPDATE_SUMS} FROM ({_CHUNK_SUMS_SELECT}) s{_RETURNING_SUMS}"
 ).bindparams(bindparam("ids", expanding=True))
 _DROP_EMPTY = text(
     "DELETE FROM invoices WHERE id IN :ids AND NOT EXISTS (SELECT 1 FROM line_items li"
@@ -323,11 +341,12 @@ def build_invoices(
         if ids:
             if not snapshot_written:
                 db.session.execute(_CHUNK_SNAPSHOT, {"ids": ids})
-            db.session.execute(_CHUNK_TOTALS, {"ids": ids})
-            sums = {
-                row[0]: tuple(int(v) for v in row[1:])
-                for row in db.session.execute(_CHUNK_SUMS, {"ids": ids})
-            }
+            if snapshot_written:  # PostgreSQL
+                totalled = db.session.execute(_CHUNK_TOTALS_AND_SUMS, {"ids": ids})
+            else:
+                db.session.execute(_CHUNK_TOTALS, {"ids": ids})
+                totalled = db.session.execute(_CHUNK_SUMS, {"ids": ids})
+            sums = {row[0]: tuple(int(v) for v in row[1:]) for row in totalled}
 
     events = []
     for invoice_id, (cid, currency, number) in sorted(created.items()):
