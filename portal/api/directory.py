@@ -4,15 +4,14 @@ partner user only its partner (another one answers 404, as in the pages)."""
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_login import current_user
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from portal.api.auth import roles_required
 from portal.api.pagination import PageArgs, page_schema, paginate
 from portal.api.problems import abort_problem
+from portal.core.tenancy import scoped
 from portal.extensions import db
-from portal.models import Customer, Partner, Role
+from portal.models import Customer, Partner
 
 blp = Blueprint("api_directory", __name__, description="Customers and partners.")
 
@@ -46,27 +45,13 @@ CustomerPageSchema = page_schema(CustomerSchema)
 PartnerPageSchema = page_schema(PartnerSchema)
 
 
-def _customers():
-    stmt = select(Customer)
-    if current_user.role == Role.CUSTOMER:
-        stmt = stmt.where(Customer.id == current_user.customer_id)
-    return stmt
-
-
-def _partners():
-    stmt = select(Partner)
-    if current_user.role == Role.PARTNER:
-        stmt = stmt.where(Partner.id == current_user.partner_id)
-    return stmt
-
-
 @blp.route("/customers")
 @roles_required("admin", "customer")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, CustomerPageSchema)
 def customers(args):
     """List customers (an admin: all; a contact: its own), oldest first."""
-    return paginate(_customers(), key=Customer.id, limit=args["limit"], cursor=args["cursor"]).as_dict()
+    return paginate(scoped(Customer), key=Customer.id, limit=args["limit"], cursor=args["cursor"]).as_dict()
 
 
 @blp.route("/customers/<code>")
@@ -74,7 +59,7 @@ def customers(args):
 @blp.response(200, CustomerSchema)
 def customer(code: str):
     """One customer by its code; another tenant's answers 404."""
-    found = db.session.scalar(_customers().where(Customer.code == code.upper()))
+    found = db.session.scalar(scoped(Customer).where(Customer.code == code.upper()))
     if found is None:
         abort_problem(404)
     return found
@@ -86,7 +71,7 @@ def customer(code: str):
 @blp.response(200, PartnerPageSchema)
 def partners(args):
     """List partners (an admin: all; a partner user: its own)."""
-    return paginate(_partners(), key=Partner.id, limit=args["limit"], cursor=args["cursor"]).as_dict()
+    return paginate(scoped(Partner), key=Partner.id, limit=args["limit"], cursor=args["cursor"]).as_dict()
 
 
 @blp.route("/partners/<slug>")
@@ -94,7 +79,7 @@ def partners(args):
 @blp.response(200, PartnerSchema)
 def partner(slug: str):
     """One partner by its slug; another tenant's answers 404."""
-    found = db.session.scalar(_partners().where(Partner.slug == slug.lower()))
+    found = db.session.scalar(scoped(Partner).where(Partner.slug == slug.lower()))
     if found is None:
         abort_problem(404)
     return found

@@ -23,6 +23,7 @@ class CustomerKind(enum.StrEnum):
 
 class Customer(db.Model):
     __tablename__ = "customers"
+    tenant_columns = {"customer": "id"}  # a contact sees its own customer (portal/core/tenancy.py)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)

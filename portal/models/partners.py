@@ -22,6 +22,7 @@ class PartnerKind(enum.StrEnum):
 
 class Partner(db.Model):
     __tablename__ = "partners"
+    tenant_columns = {"partner": "id"}  # a partner user sees its own partner (portal/core/tenancy.py)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
