@@ -8,13 +8,39 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from itertools import islice
 
-from sqlalchemy import Table
+from sqlalchemy import JSON, BigInteger, Date, Integer, String, Table, Text
 
 from portal.extensions import db
 
 # A producer of rows yields FLUSH before it uses the database connection itself (e.g. a lookup
 # query): on PostgreSQL the connection is busy with the COPY until that COPY is ended.
 FLUSH = object()
+
+
+# Column types whose values go in a binary COPY as psycopg dumps them: a third less work per row
+# than the text format, where each value is formatted and escaped. Exact classes only (an Enum is a
+# String too, and is not here). A JSON column's binary input is its text, so it takes a str.
+_BINARY_COPY_TYPES = {
+    Integer: "int4",
+    BigInteger: "int8",
+    String: "text",
+    Text: "text",
+    Date: "date",
+    JSON: "text",
+}
+
+
+def binary_copy_types(table: Table, columns: Sequence[str]) -> list[str] | None:
+    """The PostgreSQL types for a binary COPY of `columns`, or None when one of them has a type not
+    in _BINARY_COPY_TYPES (then the text format is used)."""
+    types = []
+    for name in columns:
+        column_type = table.c[name].type
+        found = _BINARY_COPY_TYPES.get(type(column_type))
+        if found is None:
+            return None
+        types.append(found)
+    return types
 
 
 def insert_rows(
@@ -29,12 +55,16 @@ def insert_rows(
     cols = ", ".join(f'"{c}"' for c in columns)
     if connection.dialect.name == "postgresql":
         raw = connection.connection.driver_connection  # psycopg 3 connection, same transaction
+        types = binary_copy_types(table, columns)
+        statement = f'COPY "{table.name}" ({cols}) FROM STDIN' + (" (FORMAT BINARY)" if types else "")
         count = 0
         rows = iter(rows)
         for row in rows:
             if row is FLUSH:
                 continue
-            with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                if types:
+                    copy.set_types(types)
                 write_row = copy.write_row
                 write_row(row)
                 count += 1

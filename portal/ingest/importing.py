@@ -4,6 +4,7 @@ partner_reference) unique key, the counts, and the earlier same-named uploads it
 from __future__ import annotations
 
 from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from portal.core import audit
 from portal.extensions import db
@@ -59,8 +60,7 @@ def refresh_counts(upload: Upload) -> None:
     )
 
 
-_IMPORT = text(
-    """
+_INSERT_SELECT = """
     INSERT INTO line_items (partner_id, customer_id, employee_id, partner_reference, expense_type,
         amount_minor, currency, service_date, description, term, upload_id, source_row, fingerprint,
         created_at)
@@ -68,15 +68,28 @@ _IMPORT = text(
         currency, service_date, COALESCE(description, ''), term, upload_id, row_number, fingerprint, :now
     FROM upload_rows
     WHERE upload_id = :upload_id AND outcome = :outcome AND employee_id IS NOT NULL
-    ON CONFLICT (partner_id, partner_reference) DO NOTHING
     """
+_IMPORT = text(_INSERT_SELECT).bindparams(bindparam("now", type_=UTCDateTime()))
+_IMPORT_SKIPPING_TAKEN = text(
+    _INSERT_SELECT + "    ON CONFLICT (partner_id, partner_reference) DO NOTHING\n"
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 def insert_lines(upload: Upload, outcome: str) -> None:
-    """Import the upload's rows of `outcome` that have an employee, each at most once."""
+    """Import the upload's rows of `outcome` that have an employee, each at most once.
+
+    The rows were classified against the line items just before, so a plain INSERT is tried first,
+    in a savepoint: on PostgreSQL it is a quarter faster than ON CONFLICT DO NOTHING (bench/ingest.py:
+    1M rows in 30 s instead of 40 s). The (partner, reference) unique key still guards every row; if
+    another upload imported one of these references since, the INSERT fails as a whole, the
+    savepoint rolls it back and the rows go in again skipping the references taken.
+    """
     params = {"upload_id": upload.id, "partner_id": upload.partner_id, "outcome": outcome, "now": utcnow()}
-    inserted = db.session.execute(_IMPORT, params).rowcount
+    try:
+        with db.session.begin_nested():
+            inserted = db.session.execute(_IMPORT, params).rowcount
+    except IntegrityError:
+        inserted = db.session.execute(_IMPORT_SKIPPING_TAKEN, params).rowcount
     # A line another upload imported in the meantime made ours skip: say so instead of counting it.
     # An accepted row always names its employee, so when every accepted row became a line, none
     # of them can clash (the unique key holds each reference for it) and only the quarantined rows

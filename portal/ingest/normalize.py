@@ -233,6 +233,58 @@ def fingerprint_values(
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def _squashed(value: str | None) -> str:
+    return encode_basestring(" ".join(value.split()) if value else "")
+
+
+class Fingerprints:
+    """fingerprint_values() for the many rows of one file, byte for byte, with the JSON pieces a
+    file repeats encoded once: the customer and employee, the expense type, the currency and date,
+    the description and term. The caches are bounded, so memory stays flat whatever the file size.
+    """
+
+    CACHE_LIMIT = 20_000
+
+    def __init__(self) -> None:
+        self._who: dict[tuple[str, str], str] = {}
+        self._types: dict[str, str] = {}
+        self._when: dict[tuple[str, dt.date], str] = {}
+        self._what: dict[tuple[str | None, str | None], str] = {}
+
+    def __call__(
+        self,
+        customer_code: str,
+        employee_key: str,
+        expense_type: str,
+        amount_minor: int,
+        currency: str,
+        service_date: dt.date,
+        description: str | None,
+        term: str | None,
+    ) -> str:
+        who = self._who.get((customer_code, employee_key))
+        if who is None:
+            who = f'["v1",{_squashed(customer_code)},{_squashed(employee_key)},'
+            self._remember(self._who, (customer_code, employee_key), who)
+        kind = self._types.get(expense_type)
+        if kind is None:
+            kind = self._types[expense_type] = f"{encode_basestring(expense_type)},"  # a handful
+        when = self._when.get((currency, service_date))
+        if when is None:
+            when = f',{encode_basestring(currency)},"{service_date.isoformat()}",'
+            self._remember(self._when, (currency, service_date), when)
+        what = self._what.get((description, term))
+        if what is None:
+            what = f"{_squashed(description)},{_squashed(term)}]"
+            self._remember(self._what, (description, term), what)
+        payload = f"{who}{kind}{int(amount_minor)}{when}{what}"
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def _remember(self, cache: dict, key, value: str) -> None:
+        if len(cache) < self.CACHE_LIMIT:
+            cache[key] = value
+
+
 _ABSENT = object()  # the "header" of an unmapped field: never a key of a row's cells
 
 

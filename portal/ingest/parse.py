@@ -26,13 +26,7 @@ from portal.ingest.formats.detect import (
 )
 from portal.ingest.importing import CLASSIFY_AGAINST_LINES, import_upload, refresh_counts
 from portal.ingest.mapping import MappingProfile, row_key_columns
-from portal.ingest.normalize import (
-    NormalizedRow,
-    RowNormalizer,
-    employee_key_value,
-    fingerprint_values,
-    normalize_row,
-)
+from portal.ingest.normalize import Fingerprints, NormalizedRow, RowNormalizer, normalize_row
 from portal.ingest.profiles import choose_profile
 from portal.models import (
     Employee,
@@ -174,20 +168,27 @@ def describe_matches(rows: list[NormalizedRow], profile: MappingProfile, partner
     return found
 
 
-def _staged_rows(upload_id: int, rows, profile: MappingProfile, lookups: _Lookups) -> Iterator[tuple]:
+def _staged_rows(
+    upload_id: int, rows, profile: MappingProfile, lookups: _Lookups, job_id: str | None = None
+) -> Iterator[tuple]:
     """One upload_rows tuple (STAGED_COLUMNS order) per source row, in file order.
 
     Rows of the common plain shape take RowNormalizer's fast path; every other row goes through
-    normalize_row(), which gives the same values or all of the row's problems.
+    normalize_row(), which gives the same values or all of the row's problems. With a `job_id`,
+    the job's progress says how many rows were read, every CHUNK_ROWS rows and at the end.
     """
     normalizer = RowNormalizer(profile)
     fast = normalizer.values
+    fingerprint = Fingerprints()
     customers = lookups.customers
     employees = lookups.employees
     match_by, key = profile.customer_match, profile.employee_key
     by_code, by_our_code, by_id_only = customers.by_code, match_by == "code", key == "external_id"
     accepted, quarantined = RowOutcome.ACCEPTED.value, RowOutcome.QUARANTINED.value
-    for row in rows:
+    count = 0
+    for count, row in enumerate(rows, 1):
+        if job_id and not count % CHUNK_ROWS:
+            jobs.set_progress(job_id, rows=count, phase="reading rows")
         number = row.number
         values = fast(row)
         if values is None:
@@ -246,9 +247,9 @@ def _staged_rows(upload_id: int, rows, profile: MappingProfile, lookups: _Lookup
             date,
             description,
             term,
-            fingerprint_values(
+            fingerprint(
                 code,
-                employee_key_value(external_id, email),
+                external_id or (f"email:{email}" if email else ""),  # employee_key_value()
                 expense_type,
                 amount,
                 currency,
@@ -258,6 +259,8 @@ def _staged_rows(upload_id: int, rows, profile: MappingProfile, lookups: _Lookup
             ),
             None,
         )
+    if job_id:
+        jobs.set_progress(job_id, rows=count, phase="reading rows")
 
 
 def _fail(upload: Upload, message: str) -> dict:
@@ -380,27 +383,12 @@ def _read_and_stage(
 
 def _stage_all(upload: Upload, parsed, profile: MappingProfile) -> int:
     lookups = _Lookups.load(upload.partner_id)
-    rows = _staged_rows(upload.id, parsed.rows, profile, lookups)
-    total = insert_rows(UploadRow.__table__, STAGED_COLUMNS, _with_progress(rows, upload.job_id))
+    # The rows are streamed into one bulk write (one COPY on PostgreSQL), so that parsing in
+    # Python and writing in the database overlap, and memory does not grow with the file.
+    rows = _staged_rows(upload.id, parsed.rows, profile, lookups, upload.job_id)
+    total = insert_rows(UploadRow.__table__, STAGED_COLUMNS, rows)
     upload.rows_read = total
     return total
-
-
-def _with_progress(rows: Iterator[tuple], job_id: str | None) -> Iterator[tuple]:
-    """Pass the rows through, reporting the count every CHUNK_ROWS rows.
-
-    The rows are streamed into one bulk write (one COPY on PostgreSQL), so that parsing in Python
-    and writing in the database overlap, and memory does not grow with the file.
-    """
-    count = 0
-    for row in rows:
-        yield row
-        if row is not FLUSH:
-            count += 1
-            if job_id and not count % CHUNK_ROWS:
-                jobs.set_progress(job_id, rows=count, phase="reading rows")
-    if job_id:
-        jobs.set_progress(job_id, rows=count, phase="reading rows")
 
 
 # A reference repeated inside one file: the first occurrence stands; a later one with the same

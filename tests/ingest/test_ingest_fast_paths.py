@@ -3,6 +3,7 @@
 plain_amount vs parse_amount, RowNormalizer vs normalize_row, fingerprint_values vs the JSON form.
 """
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -15,6 +16,7 @@ from portal.ingest.formats.base import SourceRow
 from portal.ingest.formats.detect import open_source
 from portal.ingest.mapping import MappingProfile
 from portal.ingest.normalize import (
+    Fingerprints,
     NormalizedRow,
     RowNormalizer,
     content_fingerprint,
@@ -176,6 +178,38 @@ def test_fingerprint_is_byte_for_byte_the_json_form(code, employee, amount, date
     assert fingerprint_values(
         code, employee, "tuition", amount, "USD", date, description, term
     ) == json_fingerprint(row)
+
+
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["ACME", " ACME ", "Glo\tbex", "ünï", 'a"b\\c']),
+            st.sampled_from(["E1", "E2 ", "email:a@b.example", "", "x\ny"]),
+            st.sampled_from(["tuition", "fees"]),
+            st.integers(min_value=-(10**15), max_value=10**15),
+            st.sampled_from(["USD", "EUR", "JPY"]),
+            st.dates(),
+            st.one_of(st.none(), st.text(max_size=12)),
+            st.one_of(st.none(), st.text(max_size=8)),
+        ),
+        max_size=30,
+    )
+)
+def test_fingerprints_of_a_file_are_fingerprint_values_row_for_row(rows):
+    """The cached pieces never change a fingerprint, however the rows repeat or differ."""
+    fingerprints = Fingerprints()
+    assert [fingerprints(*r) for r in rows] == [fingerprint_values(*r) for r in rows]
+
+
+def test_fingerprints_past_the_cache_limit_stay_right(monkeypatch):
+    monkeypatch.setattr(Fingerprints, "CACHE_LIMIT", 2)
+    fingerprints = Fingerprints()
+    rows = [
+        (f"C{i % 5}", f"E{i}", "tuition", i, "USD", dt.date.fromordinal(738000 + i), f"d{i % 3}", None)
+        for i in range(12)
+    ]
+    assert [fingerprints(*r) for r in rows] == [fingerprint_values(*r) for r in rows]
+    assert max(len(fingerprints._who), len(fingerprints._when), len(fingerprints._what)) == 2
 
 
 def test_fingerprint_keeps_known_value():

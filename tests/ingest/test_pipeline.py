@@ -194,6 +194,32 @@ def test_conflict_across_files_is_held_and_never_overwrites(app, partner):
     assert [(li.partner_reference, li.amount_minor) for li in lines(app)] == [("T-1", 123450), ("T-2", 8999)]
 
 
+def test_reference_taken_between_classify_and_import_is_held_not_doubled(app, partner, monkeypatch):
+    """Another upload imports one of the file's references after our rows were classified: the
+    plain INSERT meets the unique key, its savepoint rolls back, and the rows go in again with the
+    taken reference held as a conflict. Nothing is lost, nothing doubled, the upload still imports."""
+    from portal.ingest import parse
+
+    upload_bytes(app, csv_bytes(ROW1))
+    classify = parse._classify
+
+    def classify_then_taken(upload):
+        classify(upload)
+        # As if another upload had imported T-2 in the meantime (with other content).
+        db.session.execute(
+            LineItem.__table__.update()
+            .where(LineItem.partner_reference == "T-1")
+            .values(partner_reference="T-2")
+        )
+
+    monkeypatch.setattr(parse, "_classify", classify_then_taken)
+    result = upload_bytes(app, csv_bytes(ROW2, ROW3), name="second.csv")
+    assert result["status"] == "imported"
+    assert (result["rows_read"], result["imported"], result["conflicts"]) == (2, 1, 1)
+    got = sorted((li.partner_reference, li.amount_minor, li.upload_id) for li in lines(app))
+    assert got == [("T-2", 123450, result["upload_id"] - 1), ("T-3", -4500, result["upload_id"])]
+
+
 def test_duplicates_inside_one_file_are_told_apart_from_conflicts(app, partner):
     conflict = ROW1.replace("Econ 101", "Econ 102")
     result = upload_bytes(app, csv_bytes(ROW1, ROW1, conflict))
@@ -425,3 +451,16 @@ def test_cli_mappings_import_when_invalid_lists_problems(app, partner, runner, t
     result = runner.invoke(args=["mappings", "import", "--partner", "state-u", str(bad)])
     assert result.exit_code != 0
     assert "default currency 'XXY' is not an ISO 4217 currency code" in result.output
+
+
+def test_parse_job_reports_rows_read_as_it_goes(app, partner, monkeypatch):
+    """The job's progress counts the rows read every CHUNK_ROWS rows and once at the end."""
+    from portal.ingest import parse
+
+    reported = []
+    monkeypatch.setattr(parse, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(parse.jobs, "set_progress", lambda job_id, **progress: reported.append(progress))
+    bad = "E103,Di,ACME,T-4,Tuition,abc,USD,2026-01-15,,"
+    result = upload_bytes(app, csv_bytes(ROW1, ROW2, bad, ROW3, ROW1.replace("T-1", "T-5")))
+    assert result["rows_read"] == 5
+    assert reported == [{"rows": n, "phase": "reading rows"} for n in (2, 4, 5)]

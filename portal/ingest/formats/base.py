@@ -192,12 +192,17 @@ def _row_reason(row: SourceRow, key_headers: tuple[str, ...]) -> str | None:
     cells = row.cells
     if not key_headers:
         return trailer_reason(list(cells.values()))
-    filled = sum(1 for h in key_headers if (cells.get(h) or "").strip())
     # A row with two of them filled (an employee and its reference) is a line item, whatever its
     # first cell says; a 'Total' in the employee column fills only one. Decided before the trailer
-    # patterns are tried: nearly every row of a file is such a row.
-    if filled >= min(2, len(key_headers)):
-        return None
+    # patterns are tried, and as soon as two are found: nearly every row of a file is such a row.
+    enough = 2 if len(key_headers) > 1 else 1
+    filled = 0
+    for header in key_headers:
+        value = cells.get(header)
+        if value and not value.isspace():
+            filled += 1
+            if filled == enough:
+                return None
     reason = trailer_reason(list(cells.values()))
     if not filled:
         return reason or "no employee and no reference"
