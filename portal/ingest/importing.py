@@ -20,25 +20,33 @@ from portal.models.base import UTCDateTime, utcnow
 from portal.models.uploads import SUPERSEDABLE_STATUSES
 
 # Held rows (accepted or quarantined) whose reference is already a line item of another row become
-# duplicates (same content) or conflicts.
+# duplicates (same content) or conflicts. `{own}` and `{others}` say which lines count: all but the
+# row's own (a job run again finds the lines of its first run), or only other uploads' (the parse
+# job's early lines, portal/ingest/early_lines.py, are left out of the decision).
 _CLASSIFY = """
     UPDATE upload_rows SET
       existing_line_item_id = (
         SELECT li.id FROM line_items li
-        WHERE li.partner_id = :partner_id AND li.partner_reference = upload_rows.partner_reference),
+        WHERE li.partner_id = :partner_id AND li.partner_reference = upload_rows.partner_reference{own}),
       outcome = CASE WHEN EXISTS (
           SELECT 1 FROM line_items li
-          WHERE li.partner_id = :partner_id AND li.partner_reference = upload_rows.partner_reference
+          WHERE li.partner_id = :partner_id AND li.partner_reference = upload_rows.partner_reference{own}
             AND li.fingerprint = upload_rows.fingerprint)
         THEN 'duplicate' ELSE 'conflict' END
     WHERE upload_id = :upload_id AND outcome IN ({outcomes})
       AND EXISTS (
         SELECT 1 FROM line_items li
         WHERE li.partner_id = :partner_id AND li.partner_reference = upload_rows.partner_reference
-          AND NOT (li.upload_id = :upload_id AND li.source_row = upload_rows.row_number))
+          AND {others})
     """
-CLASSIFY_AGAINST_LINES = text(_CLASSIFY.format(outcomes="'accepted', 'quarantined'"))
-_CLASSIFY_QUARANTINED = text(_CLASSIFY.format(outcomes="'quarantined'"))
+_ALL_BUT_OWN_ROW = {
+    "own": "",
+    "others": "NOT (li.upload_id = :upload_id AND li.source_row = upload_rows.row_number)",
+}
+_OTHER_UPLOADS = {"own": " AND li.upload_id <> :upload_id", "others": "li.upload_id <> :upload_id"}
+CLASSIFY_AGAINST_LINES = text(_CLASSIFY.format(outcomes="'accepted', 'quarantined'", **_ALL_BUT_OWN_ROW))
+CLASSIFY_IGNORING_OWN_LINES = text(_CLASSIFY.format(outcomes="'accepted', 'quarantined'", **_OTHER_UPLOADS))
+_CLASSIFY_QUARANTINED = text(_CLASSIFY.format(outcomes="'quarantined'", **_ALL_BUT_OWN_ROW))
 
 
 def refresh_counts(upload: Upload) -> None:
@@ -108,8 +116,13 @@ def _count(upload: Upload, outcome: str) -> int:
     )
 
 
-def import_upload(upload: Upload, *, user: User | None) -> None:
-    insert_lines(upload, RowOutcome.ACCEPTED.value)
+def import_upload(upload: Upload, *, user: User | None, lines_inserted: bool = False) -> None:
+    """Import the upload's accepted rows. `lines_inserted`: they are line items already (the parse
+    job's early lines, kept by early_lines.settle); only the held rows are checked again."""
+    if lines_inserted:
+        db.session.execute(_CLASSIFY_QUARANTINED, {"upload_id": upload.id, "partner_id": upload.partner_id})
+    else:
+        insert_lines(upload, RowOutcome.ACCEPTED.value)
     refresh_counts(upload)
     upload.status = UploadStatus.IMPORTED
     upload.decided_at = utcnow()

@@ -16,6 +16,7 @@ from portal.core import audit
 from portal.core.bulk import FLUSH, insert_rows
 from portal.core.storage import get_storage
 from portal.extensions import db
+from portal.ingest import early_lines
 from portal.ingest.customers import CustomerMatcher
 from portal.ingest.formats.base import IngestError
 from portal.ingest.formats.detect import (
@@ -24,7 +25,12 @@ from portal.ingest.formats.detect import (
     is_infrastructure_error,
     open_source,
 )
-from portal.ingest.importing import CLASSIFY_AGAINST_LINES, import_upload, refresh_counts
+from portal.ingest.importing import (
+    CLASSIFY_AGAINST_LINES,
+    CLASSIFY_IGNORING_OWN_LINES,
+    import_upload,
+    refresh_counts,
+)
 from portal.ingest.mapping import MappingProfile, row_key_columns
 from portal.ingest.normalize import Fingerprints, NormalizedRow, RowNormalizer, normalize_row
 from portal.ingest.profiles import choose_profile
@@ -318,11 +324,15 @@ def read_upload(
         return _fail(upload, str(as_ingest_error(exc, None)))
     if isinstance(read, dict):
         return read
-    staged, version = read
-    _classify(upload)
+    staged, version, early = read
+    _classify(upload, ignoring_own_lines=early is not None)
     refresh_counts(upload)
     upload.parsed_at = utcnow()
     clean = upload.rejected == 0 and upload.conflicts == 0
+    kept = False
+    if early is not None:
+        kept = early_lines.settle(upload, early, clean=clean, accepted=upload.accepted)
+        upload.imported = 0  # the upload had no lines before; the early ones count once imported
     audit.record(
         "upload.parsed",
         subject=upload,
@@ -333,7 +343,7 @@ def read_upload(
         },
     )
     if clean:
-        import_upload(upload, user=None)
+        import_upload(upload, user=None, lines_inserted=kept)
     else:
         upload.status = UploadStatus.NEEDS_REVIEW
     db.session.commit()
@@ -342,9 +352,9 @@ def read_upload(
 
 def _read_and_stage(
     upload: Upload, stream: BinaryIO, *, profile: MappingProfile | None = None, skip_trailing: bool = True
-) -> tuple[int, MappingProfileVersion | None] | dict:
+) -> tuple[int, MappingProfileVersion | None, early_lines.EarlyLines | None] | dict:
     """Open the file, pick the profile (unless given) and stage every row; the job's answer if it
-    stops early.
+    stops early. Returns the rows staged, the profile version and the early lines (or None).
 
     Every problem with the file's content is raised (IngestError, or what a parser raised).
     """
@@ -375,20 +385,25 @@ def _read_and_stage(
                 listed = ", ".join(f"row {s['row']} ({s['reason']})" for s in parsed.skipped[:5])
                 raise IngestError(f"The file has no line items, only rows that are not: {listed}.")
             raise IngestError("The file has a header row but no line items.")
-        staged = _stage_all(upload, parsed, profile)
+        staged, early = _stage_all(upload, parsed, profile)
         # Rows after the data that are not line items (totals, signatures): listed, not staged.
         upload.notes = list(parsed.skipped) or None
-    return staged, version
+    return staged, version, early
 
 
-def _stage_all(upload: Upload, parsed, profile: MappingProfile) -> int:
+def _stage_all(upload: Upload, parsed, profile: MappingProfile) -> tuple[int, early_lines.EarlyLines | None]:
+    """Stage every row; on PostgreSQL with the line items inserted as it goes (early_lines)."""
     lookups = _Lookups.load(upload.partner_id)
-    # The rows are streamed into one bulk write (one COPY on PostgreSQL), so that parsing in
-    # Python and writing in the database overlap, and memory does not grow with the file.
     rows = _staged_rows(upload.id, parsed.rows, profile, lookups, upload.job_id)
-    total = insert_rows(UploadRow.__table__, STAGED_COLUMNS, rows)
+    early = None
+    if early_lines.usable(upload):
+        total, early = early_lines.stage(upload, rows, STAGED_COLUMNS)
+    else:
+        # Streamed into one bulk write, so that parsing in Python and writing in the database
+        # overlap, and memory does not grow with the file.
+        total = insert_rows(UploadRow.__table__, STAGED_COLUMNS, rows)
     upload.rows_read = total
-    return total
+    return total, early
 
 
 # A reference repeated inside one file: the first occurrence stands; a later one with the same
@@ -417,7 +432,7 @@ _CLASSIFY_WITHIN_FILE = text(
 )
 
 
-def _classify(upload: Upload) -> None:
+def _classify(upload: Upload, *, ignoring_own_lines: bool = False) -> None:
     params = {"upload_id": upload.id, "partner_id": upload.partner_id}
-    db.session.execute(CLASSIFY_AGAINST_LINES, params)
+    db.session.execute(CLASSIFY_IGNORING_OWN_LINES if ignoring_own_lines else CLASSIFY_AGAINST_LINES, params)
     db.session.execute(_CLASSIFY_WITHIN_FILE, params)

@@ -194,30 +194,23 @@ def test_conflict_across_files_is_held_and_never_overwrites(app, partner):
     assert [(li.partner_reference, li.amount_minor) for li in lines(app)] == [("T-1", 123450), ("T-2", 8999)]
 
 
-def test_reference_taken_between_classify_and_import_is_held_not_doubled(app, partner, monkeypatch):
-    """Another upload imports one of the file's references after our rows were classified: the
-    plain INSERT meets the unique key, its savepoint rolls back, and the rows go in again with the
-    taken reference held as a conflict. Nothing is lost, nothing doubled, the upload still imports."""
-    from portal.ingest import parse
-
-    upload_bytes(app, csv_bytes(ROW1))
-    classify = parse._classify
-
-    def classify_then_taken(upload):
-        classify(upload)
-        # As if another upload had imported T-2 in the meantime (with other content).
-        db.session.execute(
-            LineItem.__table__.update()
-            .where(LineItem.partner_reference == "T-1")
-            .values(partner_reference="T-2")
-        )
-
-    monkeypatch.setattr(parse, "_classify", classify_then_taken)
-    result = upload_bytes(app, csv_bytes(ROW2, ROW3), name="second.csv")
-    assert result["status"] == "imported"
-    assert (result["rows_read"], result["imported"], result["conflicts"]) == (2, 1, 1)
+def test_reference_taken_while_upload_waits_for_review_is_held_not_doubled(app, partner):
+    """Another upload imports one of the references while this one waits for review: importing its
+    valid rows meets the unique key, the plain INSERT's savepoint rolls back, and the rows go in
+    again with the taken reference held as a conflict. Nothing is lost or doubled."""
+    bad = "E103,Di,ACME,T-4,Tuition,abc,USD,2026-01-15,,"
+    waiting = upload_bytes(app, csv_bytes(ROW2, ROW3, bad))
+    assert waiting["status"] == "needs_review"
+    other = upload_bytes(app, csv_bytes(ROW2.replace("89.99", "79.99")), name="other.csv")
+    assert other["imported"] == 1
+    with app.app_context():
+        upload = db.session.get(Upload, waiting["upload_id"])
+        import_valid_rows(upload, user=None)
+        db.session.commit()
+        result = summary(db.session.get(Upload, waiting["upload_id"]))
+    assert (result["status"], result["imported"], result["conflicts"]) == ("imported", 1, 1)
     got = sorted((li.partner_reference, li.amount_minor, li.upload_id) for li in lines(app))
-    assert got == [("T-2", 123450, result["upload_id"] - 1), ("T-3", -4500, result["upload_id"])]
+    assert got == [("T-2", 7999, other["upload_id"]), ("T-3", -4500, waiting["upload_id"])]
 
 
 def test_duplicates_inside_one_file_are_told_apart_from_conflicts(app, partner):
