@@ -23,6 +23,8 @@ import struct
 WEASYPRINT_VERSION = "70.0"
 # PangoGlyphInfo: guint32 glyph; gint32 width, x_offset, y_offset; a 32-bit attribute bitfield.
 _GLYPH_INFO = struct.Struct("=Iiii4x")
+# What Pango ends a paragraph at (pango_find_paragraph_boundary), unless in single-paragraph mode.
+_PARAGRAPH_SEPARATORS = ("\n", "\r", "\u2029")
 
 _original = None
 _text_ffi = None  # weasyprint.text.ffi once installed (an import per line costs time)
@@ -188,7 +190,11 @@ def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
     ):
         return _original(stream, textbox, text_overflow, block_ellipsis, matrix)
     ffi, pango = _text_ffi.ffi, _text_ffi.pango
-    pango.pango_layout_set_single_paragraph_mode(textbox.pango_layout.layout, True)
+    # WeasyPrint turns on single-paragraph mode here, and Pango then lays the text out again. A
+    # text without a paragraph separator lays out the same either way: the kept layout's line
+    # (see _keep_layouts) is drawn as it is, not shaped a second time.
+    if any(separator in textbox.pango_layout.text for separator in _PARAGRAPH_SEPARATORS):
+        pango.pango_layout_set_single_paragraph_mode(textbox.pango_layout.layout, True)
     first_line, _ = textbox.pango_layout.get_first_line()
 
     # Read every run first: if anything needs WeasyPrint's own handling, nothing is written yet.
