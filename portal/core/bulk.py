@@ -5,7 +5,7 @@ Used on paths that write many rows (ingestion), where one ORM object per row wou
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 
 from sqlalchemy import JSON, BigInteger, Date, Integer, String, Table, Text
@@ -43,6 +43,31 @@ def binary_copy_types(table: Table, columns: Sequence[str]) -> list[str] | None:
     return types
 
 
+def copy_rows(cursor, table: Table, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
+    """One COPY of `rows` into `table` on a psycopg cursor (binary where the column types allow);
+    returns the number of rows written. `rows` holds no FLUSH marker."""
+    types = binary_copy_types(table, columns)
+    cols = ", ".join(f'"{c}"' for c in columns)
+    statement = f'COPY "{table.name}" ({cols}) FROM STDIN' + (" (FORMAT BINARY)" if types else "")
+    count = 0
+    with cursor.copy(statement) as copy:
+        if types:
+            copy.set_types(types)
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)
+            count += 1
+    return count
+
+
+def _until_flush(first: Sequence, rows: Iterator) -> Iterator[Sequence]:
+    yield first
+    for row in rows:  # the same iterator, continued until a FLUSH
+        if row is FLUSH:
+            return
+        yield row
+
+
 def insert_rows(
     table: Table, columns: Sequence[str], rows: Iterable[Sequence], *, batch_rows: int = 5000
 ) -> int:
@@ -55,24 +80,12 @@ def insert_rows(
     cols = ", ".join(f'"{c}"' for c in columns)
     if connection.dialect.name == "postgresql":
         raw = connection.connection.driver_connection  # psycopg 3 connection, same transaction
-        types = binary_copy_types(table, columns)
-        statement = f'COPY "{table.name}" ({cols}) FROM STDIN' + (" (FORMAT BINARY)" if types else "")
         count = 0
         rows = iter(rows)
         for row in rows:
-            if row is FLUSH:
-                continue
-            with raw.cursor() as cursor, cursor.copy(statement) as copy:
-                if types:
-                    copy.set_types(types)
-                write_row = copy.write_row
-                write_row(row)
-                count += 1
-                for row in rows:  # the same iterator, continued until a FLUSH
-                    if row is FLUSH:
-                        break
-                    write_row(row)
-                    count += 1
+            if row is not FLUSH:  # one COPY per stretch between FLUSH markers
+                with raw.cursor() as cursor:
+                    count += copy_rows(cursor, table, columns, _until_flush(row, rows))
         return count
     placeholders = ", ".join("?" for _ in columns)
     raw = connection.connection.driver_connection  # sqlite3 connection, same transaction

@@ -26,8 +26,9 @@ from itertools import islice
 import psycopg
 from sqlalchemy import delete, exists, select, text
 
-from portal.core.bulk import FLUSH, binary_copy_types
+from portal.core.bulk import FLUSH, copy_rows
 from portal.extensions import db
+from portal.ingest.importing import LINE_COLUMNS, STAGED_LINE_VALUES
 from portal.models import LineItem, RowOutcome, Upload, UploadRow
 from portal.models.base import utcnow
 
@@ -35,19 +36,16 @@ CHUNK_ROWS = 5000  # rows staged, then inserted, at a time: a chunk's tuples sta
 
 # A chunk's accepted rows, whose reference no line has yet, as line items (`_IMPORT` in
 # importing.py, for a range of rows).
-_INSERT_CHUNK = """
-    INSERT INTO line_items (partner_id, customer_id, employee_id, partner_reference, expense_type,
-        amount_minor, currency, service_date, description, term, upload_id, source_row, fingerprint,
-        created_at)
-    SELECT %(partner_id)s, customer_id, employee_id, partner_reference, expense_type, amount_minor,
-        currency, service_date, COALESCE(description, ''), term, upload_id, row_number, fingerprint,
-        %(now)s
-    FROM upload_rows ur
-    WHERE ur.upload_id = %(upload_id)s AND ur.outcome = 'accepted' AND ur.employee_id IS NOT NULL
-      AND ur.row_number BETWEEN %(first)s AND %(last)s
+_INSERT_CHUNK = f"""
+    INSERT INTO line_items ({LINE_COLUMNS})
+    SELECT %(partner_id)s, {STAGED_LINE_VALUES}, %(now)s
+    FROM upload_rows
+    WHERE upload_id = %(upload_id)s AND outcome = 'accepted' AND employee_id IS NOT NULL
+      AND row_number BETWEEN %(first)s AND %(last)s
       AND (SELECT li.id FROM line_items li
-           WHERE li.partner_id = %(partner_id)s AND li.partner_reference = ur.partner_reference) IS NULL
-    """
+           WHERE li.partner_id = %(partner_id)s
+             AND li.partner_reference = upload_rows.partner_reference) IS NULL
+    """  # noqa: S608 (our own column lists; values are bound)
 
 # Early lines whose row the classification then held back (a duplicate or a conflict): any means
 # the early lines are not what the import would insert.
@@ -83,9 +81,6 @@ def stage(upload: Upload, rows: Iterator, columns: tuple[str, ...]) -> tuple[int
     Returns the number of rows staged and what the early inserts did.
     """
     raw = db.session.connection().connection.driver_connection  # psycopg, the same transaction
-    types = binary_copy_types(UploadRow.__table__, columns)
-    names = ", ".join(f'"{c}"' for c in columns)
-    copy_sql = f"COPY upload_rows ({names}) FROM STDIN" + (" (FORMAT BINARY)" if types else "")
     params = {"upload_id": upload.id, "partner_id": upload.partner_id, "now": utcnow()}
     outcome, number = columns.index("outcome"), columns.index("row_number")
     rejected = RowOutcome.REJECTED.value
@@ -98,12 +93,7 @@ def stage(upload: Upload, rows: Iterator, columns: tuple[str, ...]) -> tuple[int
             if not chunk:  # a FLUSH came first: read on, outside a pipeline
                 chunk, at_flush = _take(rows)
                 continue
-            with cursor.copy(copy_sql) as copy:
-                if types:
-                    copy.set_types(types)
-                for row in chunk:
-                    copy.write_row(row)
-            staged += len(chunk)
+            staged += copy_rows(cursor, UploadRow.__table__, columns, chunk)
             if not early.stopped and any(row[outcome] == rejected for row in chunk):
                 early.stopped = True  # the file will wait for review: none of it is imported now
             if early.stopped:

@@ -68,15 +68,19 @@ def refresh_counts(upload: Upload) -> None:
     )
 
 
-_INSERT_SELECT = """
-    INSERT INTO line_items (partner_id, customer_id, employee_id, partner_reference, expense_type,
+# A staged row as a line item: the line's columns, and the staged values between the partner and
+# the moment (also early_lines.py's chunk insert).
+LINE_COLUMNS = """partner_id, customer_id, employee_id, partner_reference, expense_type,
         amount_minor, currency, service_date, description, term, upload_id, source_row, fingerprint,
-        created_at)
-    SELECT :partner_id, customer_id, employee_id, partner_reference, expense_type, amount_minor,
-        currency, service_date, COALESCE(description, ''), term, upload_id, row_number, fingerprint, :now
+        created_at"""
+STAGED_LINE_VALUES = """customer_id, employee_id, partner_reference, expense_type, amount_minor,
+        currency, service_date, COALESCE(description, ''), term, upload_id, row_number, fingerprint"""
+_INSERT_SELECT = f"""
+    INSERT INTO line_items ({LINE_COLUMNS})
+    SELECT :partner_id, {STAGED_LINE_VALUES}, :now
     FROM upload_rows
     WHERE upload_id = :upload_id AND outcome = :outcome AND employee_id IS NOT NULL
-    """
+    """  # noqa: S608 (our own column lists; values are bound)
 _IMPORT = text(_INSERT_SELECT).bindparams(bindparam("now", type_=UTCDateTime()))
 _IMPORT_SKIPPING_TAKEN = text(
     _INSERT_SELECT + "    ON CONFLICT (partner_id, partner_reference) DO NOTHING\n"
